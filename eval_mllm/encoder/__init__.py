@@ -1,0 +1,1 @@
+"""Encoder benchmarks: MMVP-VLM, zero-shot classification, retrieval, clustering, affinity."""

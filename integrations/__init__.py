@@ -1,0 +1,1 @@
+"""openeyes.integrations: put any encoder into a LLaVA-style MLLM, retrain, export."""

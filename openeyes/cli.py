@@ -1,0 +1,85 @@
+"""The ``openeyes`` command: a root that finds each layer's sub-app lazily.
+
+Layers register a typer app under the ``openeyes.cli`` entry-point group (pyproject.toml);
+the root imports one only when its command runs (or when ``--help`` lists it), so the core
+imports no layer. Every user error ends with one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import sys
+from importlib import metadata, import_module
+
+import click
+import typer
+
+from openeyes.errors import UserError
+
+ENTRY_POINT_GROUP = "openeyes.cli"
+
+# Used when openeyes runs from a checkout that was never installed (no entry points yet).
+FALLBACK_SUBAPPS = {
+    "world": "openeyes.world.cli:app",
+    "zoo": "openeyes.zoo_cli:app",
+    "train": "openeyes.training.cli:app",
+    "eval": "openeyes.eval_mllm.cli:app",
+}
+
+
+def _subapp_targets() -> dict[str, str]:
+    found = {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    return dict(sorted((found or FALLBACK_SUBAPPS).items()))
+
+
+def _load(target: str) -> click.Command:
+    module_name, _, attr = target.partition(":")
+    app = getattr(import_module(module_name), attr)
+    return typer.main.get_command(app) if isinstance(app, typer.Typer) else app
+
+
+class LazyLayers(click.Group):
+    """A click group whose sub-commands are the layers' typer apps, imported on demand."""
+
+    def list_commands(self, ctx):
+        return list(_subapp_targets())
+
+    def get_command(self, ctx, name):
+        target = _subapp_targets().get(name)
+        return None if target is None else _load(target)
+
+
+root = LazyLayers(
+    name="openeyes",
+    help="openeyes: enhance vision encoders, put them into MLLMs, evaluate and serve them.",
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code: 0 on success, 2 on any user error."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        root.main(args=args, prog_name="openeyes", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.exceptions.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 2
+    except click.ClickException as problem:  # usage errors, bad parameter values
+        print(f"error: {_one_line(problem.format_message())}", file=sys.stderr)
+        return 2
+    except UserError as problem:
+        print(f"error: {_one_line(str(problem))}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,1 @@
+"""Encoder runtimes: one protocol (``Encoder``), two backends (transformers, open_clip)."""

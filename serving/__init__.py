@@ -1,0 +1,1 @@
+"""openeyes.serving: the BentoML service, its index store, OpenAI routes and Gradio UI."""

@@ -1,0 +1,1 @@
+"""openeyes.training: enhance CLIP-style encoders with the objectives of the source papers."""

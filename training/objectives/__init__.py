@@ -1,0 +1,1 @@
+"""Training objectives, one module each; ``REGISTRY`` maps a config name to its class."""
