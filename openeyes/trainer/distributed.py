@@ -27,3 +27,16 @@ def gather_with_grad(local: torch.Tensor) -> torch.Tensor:
     dist.all_gather(pieces, local.detach().contiguous())
     pieces[rank()] = local
     return torch.cat(pieces, dim=0)
+
+
+def as_global_loss(loss: torch.Tensor) -> torch.Tensor:
+    """Mark ``loss`` as computed over the *gathered* batch on every rank.
+
+    Each rank then holds the exact gradient for its own features, and DDP's averaging over
+    ranks would divide it by the world size; this keeps the loss value but multiplies its
+    gradient by the world size, so 2 processes update exactly like 1 on the global batch.
+    """
+    factor = world_size()
+    if factor == 1:
+        return loss
+    return loss * factor - loss.detach() * (factor - 1)
