@@ -1,0 +1,43 @@
+# The two commands of README.md: `make demo` (set up, then run the main job on the embedded
+# defaults) and `make test` (set up, then run the tests). Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+EXTRAS ?= dev
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export BENTOML_DO_NOT_TRACK := true
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup demo test test-fast wheel-check clean
+
+setup: $(VENV)/.installed
+
+# torch==2.13.0 first: here that is the local CPU build (a CUDA machine gets its CUDA build);
+# torchvision 0.28.0 (the only release pinning torch 2.13.0) with --no-deps so that it cannot
+# drag in another torch. openeyes itself makes the CUDA-only torchvision importable on CPU.
+$(VENV)/.installed: pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet --no-deps torchvision==0.28.0
+	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/python -c "import openeyes, torchvision, open_clip; print('openeyes environment ready')"
+	touch $@
+
+# The main job until the service lands: a world export, then the embedded tiny CLIP scored on it.
+DEMO_OUT ?= out/demo
+demo: setup
+	$(BIN)/openeyes world generate --out $(DEMO_OUT)/world --seed 1 --n 1080 --size 64
+	$(BIN)/openeyes eval encoder --encoder zoo:tiny-clip --bench all --data $(DEMO_OUT)/world --out $(DEMO_OUT)/eval
+
+# Everything, slow tests included (the fast suite alone: make test-fast).
+test: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider -o addopts="" tests
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -x tests -m "not slow"
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

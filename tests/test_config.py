@@ -1,0 +1,46 @@
+"""Typed YAML configs with key=value overrides, and their error messages."""
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+
+from openeyes.config import load_config
+from openeyes.errors import UserError
+
+
+@dataclass
+class Inner:
+    lr: float = 1e-3  # learning rate
+    schedule: Literal["cosine", "constant"] = "cosine"  # lr schedule
+
+
+@dataclass
+class Outer:
+    steps: int = 10  # optimizer steps
+    names: list[str] = field(default_factory=list)  # objective names
+    optim: Inner = field(default_factory=Inner)  # optimizer section
+    teacher: str | None = None  # optional spec
+
+
+def test_yaml_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("steps: 5\noptim:\n  lr: 0.01\n")
+    config = load_config(Outer, path, ["optim.lr=3e-4", "names=[clip,saco]", "teacher=zoo:x"])
+    assert config.steps == 5 and config.optim.lr == 3e-4 and config.names == ["clip", "saco"]
+    assert config.teacher == "zoo:x" and config.optim.schedule == "cosine"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [(["nope=1"], "unknown config key 'nope'"), (["steps=abc"], "'steps' must be int"),
+     (["optim.schedule=linear"], "must be one of"), (["steps"], "key=value"),
+     (["optim.bogus=1"], "unknown config key 'optim.bogus'")],
+)
+def test_bad_overrides_name_the_key(overrides, message):
+    with pytest.raises(UserError, match=message):
+        load_config(Outer, None, overrides)
+
+
+def test_missing_file_is_user_error(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_config(Outer, tmp_path / "missing.yaml")
