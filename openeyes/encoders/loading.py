@@ -16,6 +16,7 @@ from pathlib import Path
 from openeyes.artifacts import CARD_NAME, read_card
 from openeyes.encoders.protocol import Encoder
 from openeyes.errors import UserError
+from openeyes.zoo import resolve as resolve_zoo
 
 OPEN_CLIP_PREFIX = "open_clip:"
 _HUB_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
@@ -26,6 +27,7 @@ def load_encoder(spec: str, device: str = "cpu", verify: bool = True) -> Encoder
     spec = str(spec).strip()
     if not spec:
         raise UserError("empty encoder spec; give an artifact dir, an HF dir or id, or open_clip:<model>")
+    spec = resolve_zoo(spec)  # zoo:NAME -> the built zoo folder
     if spec.startswith(OPEN_CLIP_PREFIX):
         from openeyes.encoders.openclip_backend import load_openclip_spec
 
