@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
         root.main(args=args, prog_name="openeyes", standalone_mode=False)
-    except click.exceptions.Exit as done:
-        return done.exit_code
+    except (click.exceptions.Exit, typer.Exit) as done:  # --help, typer.Exit(code)
+        return getattr(done, "exit_code", 0)
     except click.exceptions.Abort:
         print("error: aborted", file=sys.stderr)
         return 2

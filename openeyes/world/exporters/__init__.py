@@ -1,0 +1,22 @@
+"""Benchmark and dataset exporters, one module each, in the official on-disk layouts.
+
+``EXPORTERS`` maps an export name (also its folder under the output directory) to a function
+``export(folder, context) -> counts``. All draw from the test split.
+"""
+from __future__ import annotations
+
+from openeyes.world.exporters import (
+    classification, cv_bench, llava_instruct, llava_pretrain, mmvp, mmvp_vlm, naturalbench, pope, retrieval,
+)
+
+EXPORTERS = {
+    "mmvp_vlm": mmvp_vlm.export,
+    "mmvp": mmvp.export,
+    "pope": pope.export,
+    "cv_bench": cv_bench.export,
+    "naturalbench": naturalbench.export,
+    "llava_pretrain": llava_pretrain.export,
+    "llava_instruct": llava_instruct.export,
+    "classification": classification.export,
+    "retrieval": retrieval.export,
+}
