@@ -12,6 +12,18 @@ from importlib import metadata, import_module
 import click
 import typer
 
+try:  # typer >= 0.26 bundles its own copy of click: catch both
+    from typer._click import exceptions as _typer_click
+except ImportError:  # pragma: no cover - older typer raises click's own exceptions
+    _typer_click = click.exceptions
+
+EXITS = (click.exceptions.Exit, typer.Exit)
+ABORTS = (click.exceptions.Abort, typer.Abort)
+CLICK_ERRORS = (click.ClickException, _typer_click.ClickException)
+NO_ARGS_HELP = tuple(
+    module.NoArgsIsHelpError for module in (click.exceptions, _typer_click) if hasattr(module, "NoArgsIsHelpError")
+)
+
 from openeyes.errors import UserError
 
 ENTRY_POINT_GROUP = "openeyes.cli"
@@ -58,12 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
         root.main(args=args, prog_name="openeyes", standalone_mode=False)
-    except (click.exceptions.Exit, typer.Exit) as done:  # --help, typer.Exit(code)
+    except EXITS as done:  # --help, typer.Exit(code)
         return getattr(done, "exit_code", 0)
-    except click.exceptions.Abort:
+    except ABORTS:
         print("error: aborted", file=sys.stderr)
         return 2
-    except click.ClickException as problem:  # usage errors, bad parameter values
+    except NO_ARGS_HELP as bare:  # a group called without a sub-command: show its help
+        print(bare.ctx.get_help() if getattr(bare, "ctx", None) else "")
+        return 0
+    except CLICK_ERRORS as problem:  # usage errors, bad parameter values
         print(f"error: {_one_line(problem.format_message())}", file=sys.stderr)
         return 2
     except UserError as problem:

@@ -1,0 +1,129 @@
+"""Run encoder benchmarks: a Python API returning dicts, and the CLI's artifact writer.
+
+``evaluate_encoder(encoder, bench, data_dir, **opts)`` scores an already loaded encoder and
+returns plain dicts (the zoo README table and the serving UI call it).
+``evaluate_to_artifacts(spec, bench, data_dir, out, ...)`` loads the encoder by spec, runs,
+and writes one results artifact per benchmark (plus a summary for ``all``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from openeyes.errors import UserError
+from openeyes.eval_mllm.encoder.benchmarks import BENCHMARKS
+from openeyes.eval_mllm.encoder.context import EvalContext
+from openeyes.eval_mllm.encoder.data.discover import find_data
+from openeyes.eval_mllm.encoder.options import EncoderEvalOptions, make_options
+from openeyes.eval_mllm.results import BenchmarkResult, model_record, write_results, write_summary
+
+ALL = "all"
+BENCH_NAMES = tuple(BENCHMARKS) + (ALL,)
+
+
+def check_bench(bench: str) -> None:
+    if bench not in BENCH_NAMES:
+        raise UserError(f"unknown encoder benchmark {bench!r}; choose one of {', '.join(BENCH_NAMES)}")
+
+
+def check_data_dir(data_dir: str | Path) -> Path:
+    path = Path(data_dir)
+    if not path.exists():
+        raise UserError(f"data directory {path} does not exist")
+    if not path.is_dir():
+        raise UserError(f"data path {path} is not a directory")
+    return path
+
+
+def locate(bench: str, data_dir: Path, split: str) -> Path | None:
+    return find_data(BENCHMARKS[bench].data_kind, data_dir, split)
+
+
+def plan(bench: str, data_dir: str | Path, split: str) -> dict[str, Path]:
+    """Benchmark name -> folder holding its data. ``all`` keeps those whose data is present."""
+    check_bench(bench)
+    root = check_data_dir(data_dir)
+    if bench != ALL:
+        found = locate(bench, root, split)
+        if found is None:
+            kind = BENCHMARKS[bench].data_kind
+            raise UserError(f"no {kind} data for benchmark {bench!r} found in {root} or its sub-folders")
+        return {bench: found}
+    found = {name: locate(name, root, split) for name in BENCHMARKS}
+    present = {name: path for name, path in found.items() if path is not None}
+    if not present:
+        raise UserError(f"no benchmark data found in {root} or its sub-folders")
+    return present
+
+
+def run_benchmarks(encoder, bench: str, data_dir: str | Path, options: EncoderEvalOptions) -> dict[str, BenchmarkResult]:
+    """Run ``bench`` (or every benchmark with data, for ``all``) and return the results by name."""
+    targets = plan(bench, data_dir, options.split)
+    was_training = bool(getattr(encoder, "training", False))
+    if hasattr(encoder, "eval"):
+        encoder.eval()
+    context = EvalContext(encoder=encoder, options=options)
+    try:
+        return {name: BENCHMARKS[name].run(context, path) for name, path in targets.items()}
+    finally:
+        if was_training:  # a caller evaluating mid-training gets its mode back
+            encoder.train()
+
+
+def evaluate_encoder(encoder, bench: str, data_dir: str | Path, **opts: Any) -> dict[str, Any]:
+    """Score ``encoder`` on ``bench`` with the data under ``data_dir``.
+
+    Returns the benchmark's result dict (``benchmark, protocol, headline, metrics,
+    per_category, predictions, data, options``); for ``bench="all"``, a dict from benchmark
+    name to such a dict. ``opts`` are ``EncoderEvalOptions`` fields (batch_size, seed, ...).
+    """
+    results = run_benchmarks(encoder, bench, data_dir, make_options(**opts))
+    if bench == ALL:
+        return {name: result.to_dict() for name, result in results.items()}
+    return results[bench].to_dict()
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {device!r} requested but CUDA is not available")
+    return device
+
+
+def load_encoder_for_eval(spec: str, device: str):
+    """The encoder named by ``spec`` (artifact dir, hub id, zoo name...), moved to ``device``."""
+    from openeyes.encoders.loading import load_encoder
+
+    return load_encoder(spec, device=resolve_device(device))
+
+
+def evaluate_to_artifacts(
+    spec: str,
+    bench: str,
+    data_dir: str | Path,
+    out: str | Path,
+    *,
+    device: str = "auto",
+    encoder=None,
+    **opts: Any,
+) -> dict[str, dict[str, Any]]:
+    """Load, run and write results artifacts; returns the results.json payloads by benchmark.
+
+    A single benchmark writes its artifact at ``out``; ``all`` writes ``out/<benchmark>/`` for
+    each benchmark with data, plus ``out/summary.json`` and ``out/summary.md``.
+    """
+    options = make_options(**opts)
+    plan(bench, data_dir, options.split)  # refuse bad input before loading any model
+    if encoder is None:
+        encoder = load_encoder_for_eval(spec, device)
+    model = model_record(spec, getattr(encoder, "name", None))
+    results = run_benchmarks(encoder, bench, data_dir, options)
+    out = Path(out)
+    if bench != ALL:
+        return {bench: write_results(out, results[bench], model, options.seed)}
+    payloads = {name: write_results(out / name, result, model, options.seed) for name, result in results.items()}
+    write_summary(out, payloads)
+    return payloads
