@@ -42,6 +42,9 @@ def scene_labels(scene: Scene) -> dict:
         "count": len(scene.objects),
         "theme": scene.theme,
         "theme_id": THEME_NAMES.index(scene.theme),
+        # which categories / colours appear anywhere in the scene (multi-hot, for auxiliary heads)
+        "nouns_present": tuple(int(any(o.noun == n for o in scene.objects)) for n in NOUNS),
+        "colors_present": tuple(int(any(o.color == c for o in scene.objects)) for c in COLOR_NAMES),
     }
 
 

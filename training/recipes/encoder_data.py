@@ -3,7 +3,8 @@
 Every source yields ``{"image": uint8 array [H, W, 3] or PIL image, "text": str, ...}``; the
 collate resizes to the encoder's square input (PIL, bicubic) and returns the batch format of
 ``training/objectives/base.py``: ``images`` float [B, 3, S, S] in [0, 1], ``texts`` list[str],
-plus ``label_ids`` long [B, K] when the source has structured labels (the world).
+plus ``label_hot`` float [B, K] (categories and colours present) when the source has the
+world's structured labels.
 """
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ class ImageTextCollate:
             "texts": [s["text"] for s in samples],
         }
         labels = [s.get("labels") for s in samples]
-        if all(isinstance(l, dict) for l in labels):
-            batch["label_ids"] = torch.tensor([[l["shape_id"], l["color_id"]] for l in labels])  # [B, 2]
+        if all(isinstance(l, dict) and "nouns_present" in l for l in labels):
+            hot = [list(l["nouns_present"]) + list(l["colors_present"]) for l in labels]
+            batch["label_hot"] = torch.tensor(hot, dtype=torch.float32)  # [B, K]
         return batch
