@@ -74,6 +74,10 @@ class Objective(nn.Module):
     def on_step_end(self, encoder: nn.Module) -> None:
         """Called after each optimizer step (EMA updates, temperature clamping)."""
 
+    def term_weights(self) -> dict[str, float]:
+        """The paper's default weight of each term (e.g. SaCo's alpha/beta); {} means 1 each."""
+        return {}
+
     def trainable_in_stage(self, stage: int) -> bool:
         """Whether this objective's own parameters train in ``stage`` (DCR: stage 1 only)."""
         return True
