@@ -44,3 +44,30 @@ def encoder_command(
         shown = "n/a" if value is None else f"{value:.4f}"
         typer.echo(f"{name}: {payload['headline']} = {shown}")
     typer.echo(f"results written to {out}")
+
+
+MLLM_BENCHES = "mmvp | pope | cv_bench | naturalbench"
+
+
+@app.command("score")
+def score_command(
+    bench: str = typer.Option(..., "--bench", help=f"Benchmark: {MLLM_BENCHES}."),
+    data: Path = typer.Option(..., "--data", help="The benchmark's folder (or table file) in its real layout."),
+    predictions: Path = typer.Option(..., "--predictions", help='JSONL lines {"id": <item id>, "output": "<model text>"}.'),
+    protocol: str = typer.Option(None, "--protocol", help="Reference protocol (default: the benchmark's own)."),
+    split: str = typer.Option(None, "--split", help="POPE: random|popular|adversarial|all; CV-Bench: 2D|3D|all; HF split."),
+    swap_gold: bool = typer.Option(False, "--swap-gold", help="MMVP: swap the gold of Index 99<->100 and 279<->280 (lmms-eval copy)."),
+    out: Path = typer.Option(None, "--out", help="Also write a results artifact here."),
+) -> None:
+    """Score a predictions file exactly like the reference; print the metrics as one JSON object."""
+    import json
+
+    from openeyes.eval_mllm.mllm.registry import as_benchmark_result, benchmark, score_predictions
+    from openeyes.eval_mllm.results import json_safe, model_record, write_results
+
+    options = {"swap_gold": swap_gold} if benchmark(bench).NAME == "mmvp" else {}
+    scored = score_predictions(bench, data, predictions, protocol=protocol, split=split, **options)
+    if out is not None:
+        write_results(out, as_benchmark_result(scored), model_record(None, name=predictions.stem))
+    shown = {key: value for key, value in scored.items() if key != "predictions"}
+    typer.echo(json.dumps(json_safe(shown)))

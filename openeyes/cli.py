@@ -34,6 +34,7 @@ FALLBACK_SUBAPPS = {
     "zoo": "openeyes.zoo_cli:app",
     "train": "openeyes.training.cli:app",
     "eval": "openeyes.eval_mllm.cli:app",
+    "integrate": "openeyes.integrations.cli:app",
 }
 
 

@@ -37,13 +37,20 @@ def save_encoder_artifact(
     seed: int | None = None,
     steps: int | None = None,
     metrics: dict[str, Any] | None = None,
+    weights_dtype: str = "float32",
 ) -> Path:
-    """Save ``encoder`` (HF or open_clip backend) in the transformers layout and write its card."""
+    """Save ``encoder`` (HF or open_clip backend) in the transformers layout and write its card.
+
+    ``weights_dtype="float16"`` stores floating-point weights in half precision (the zoo's
+    shipped weights, to stay small); loaders read them back as float32.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"cannot write an encoder artifact to {out_dir}: it is a file")
     out_dir.mkdir(parents=True, exist_ok=True)
     encoder.save(out_dir)  # the open_clip backend converts to a transformers CLIPModel here
+    if weights_dtype != "float32":
+        cast_safetensors(out_dir, weights_dtype)
     write_card(
         out_dir,
         "encoder",
@@ -57,3 +64,17 @@ def save_encoder_artifact(
         extra={BACKEND_KEY: describe_encoder(encoder)},
     )
     return out_dir
+
+
+def cast_safetensors(directory: str | Path, dtype: str) -> None:
+    """Rewrite every ``*.safetensors`` file under ``directory`` with floating tensors in ``dtype``."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    target = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}.get(dtype)
+    if target is None:
+        raise UserError(f"unsupported weights dtype {dtype!r}; use float32, float16 or bfloat16")
+    for path in sorted(Path(directory).rglob("*.safetensors")):
+        tensors = load_file(path)
+        cast = {k: v.to(target) if v.is_floating_point() else v for k, v in tensors.items()}
+        save_file(cast, path, metadata={"format": "pt"})

@@ -151,6 +151,7 @@ class HFEncoder(nn.Module):
         """Load model + image processor + tokenizer from an HF directory or hub id."""
         from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
+        model_kwargs.setdefault("dtype", torch.float32)  # weights may be stored in fp16 (the zoo)
         model = AutoModel.from_pretrained(source, **model_kwargs)
         image_processor = AutoImageProcessor.from_pretrained(source)
         tokenizer = AutoTokenizer.from_pretrained(source)

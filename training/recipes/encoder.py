@@ -53,6 +53,7 @@ class EncoderTrainConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)  # LoRA continue-pretraining
     trainer: TrainerConfig = field(default_factory=TrainerConfig)  # loop settings
     optim: OptimConfig = field(default_factory=OptimConfig)  # AdamW + schedule
+    weights_dtype: Literal["float32", "float16"] = "float32"  # storage dtype of the artifact's weights
 
 
 VISION_MARKERS = ("vision_model", "visual_projection", "visual.")
@@ -133,7 +134,7 @@ def train_encoder(config: EncoderTrainConfig) -> Path:
         save_encoder_artifact(
             model, config.out, name=config.name, base=base, config=to_dict(config),
             data=to_dict(config.data), seed=config.trainer.seed, steps=summary.get("steps"),
-            metrics={"final_log": summary.get("last") or {}},
+            metrics={"final_log": summary.get("last") or {}}, weights_dtype=config.weights_dtype,
         )
 
     trainer = Trainer(

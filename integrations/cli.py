@@ -1,0 +1,142 @@
+"""``openeyes integrate``: assemble, swap, train (stage 1/2), export, and original-LLaVA interop.
+
+Heavy imports (torch, transformers) happen inside the commands so that ``--help`` stays fast.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from openeyes.errors import UserError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Put any encoder into a LLaVA-style MLLM, retrain it, export it.")
+
+
+def _fresh_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file")
+
+
+@app.command()
+def llava(
+    encoder: str = typer.Option(..., help="encoder: artifact dir, HF dir/id, open_clip:<model>[@ckpt], zoo:NAME"),
+    lm: str = typer.Option(..., help="causal LM: HF dir or hub id (Llama, Qwen2, ...)"),
+    out: Path = typer.Option(..., help="where the mllm artifact goes"),
+    vision_feature_layer: int = typer.Option(-2, help="tower hidden state fed to the projector"),
+    select_strategy: Optional[str] = typer.Option(None, help="default (drop CLS) | full; default: CLIP->default, SigLIP->full"),
+    projector: str = typer.Option("mlp2x_gelu", help="mlp2x_gelu | linear (linear is not servable by vLLM)"),
+    seed: int = typer.Option(0, help="projector init seed"),
+    name: Optional[str] = typer.Option(None, help="artifact name (default: the out folder's name)"),
+):
+    """Assemble a LlavaForConditionalGeneration from an encoder and a causal LM."""
+    from openeyes.encoders.loading import load_encoder
+    from openeyes.integrations.llava.artifact import save_mllm
+    from openeyes.integrations.llava.assemble import PROJECTORS, AssembleOptions, assemble, load_language_model
+
+    _fresh_out(out)
+    if projector not in PROJECTORS:
+        raise UserError(f"--projector must be one of {', '.join(PROJECTORS)}, got {projector!r}")
+    if select_strategy not in (None, "default", "full"):
+        raise UserError(f"--select-strategy must be default or full, got {select_strategy!r}")
+    options = AssembleOptions(vision_feature_layer, select_strategy, projector, seed)
+    enc = load_encoder(encoder)
+    language_model, tokenizer = load_language_model(lm)
+    model, processor = assemble(enc, language_model, tokenizer, options)
+    save_mllm(model, processor, out, name=name or out.name, base=f"{encoder} + {lm}",
+              config={"vision_feature_layer": vision_feature_layer, "select_strategy": select_strategy,
+                      "projector": projector, "seed": seed}, seed=seed, steps=0, encoder=encoder, language_model=lm)
+    typer.echo(f"wrote {out} (image tokens {model.config.image_seq_length}, projector {projector})")
+
+
+@app.command()
+def swap(
+    mllm: Path = typer.Option(..., help="existing Llava directory (artifact or transformers dir)"),
+    encoder: str = typer.Option(..., help="the new encoder"),
+    out: Path = typer.Option(..., help="where the swapped mllm goes"),
+    reinit_projector: bool = typer.Option(False, help="new projector (needed when the vision width changes)"),
+    seed: int = typer.Option(0, help="projector init seed (with --reinit-projector)"),
+):
+    """Replace the vision tower of an MLLM, keeping its LM (and projector when the width matches)."""
+    from openeyes.encoders.loading import load_encoder
+    from openeyes.integrations.llava.artifact import save_mllm
+    from openeyes.integrations.llava.swap import swap_encoder
+    from openeyes.mllm.loading import load_mllm
+
+    _fresh_out(out)
+    model, processor, card = load_mllm(mllm)
+    swapped, new_processor, kept = swap_encoder(model, processor, load_encoder(encoder),
+                                                reinit_projector=reinit_projector, seed=seed)
+    save_mllm(swapped, new_processor, out, name=out.name, base=card.get("name") or str(mllm),
+              config={"swap_from": str(mllm), "encoder": encoder, "reinit_projector": reinit_projector},
+              seed=seed, steps=0, encoder=encoder, projector_kept=kept,
+              language_model=(card.get("mllm") or {}).get("language_model"),
+              needs_stage1=True)
+    typer.echo(f"wrote {out} (projector {'kept' if kept else 're-initialised'}; retrain it with integrate train --stage 1)")
+
+
+@app.command(context_settings={"allow_extra_args": True})
+def train(
+    stage: int = typer.Option(1, help="1: projector only; 2: projector + LoRA on the LM"),
+    mllm: Path = typer.Option(..., help="starting MLLM directory"),
+    data: str = typer.Option(..., help="LLaVA JSON file or a world export folder"),
+    out: Path = typer.Option(..., help="where the trained mllm artifact goes"),
+    config: Optional[Path] = typer.Option(None, help="YAML config (LlavaTrainConfig)"),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. trainer.steps=200 optim.lr=5e-4"),
+):
+    """LLaVA stage 1 (projector) or stage 2 (projector + LoRA) training."""
+    from openeyes.config import load_config
+    from openeyes.integrations.llava.train import LlavaTrainConfig, stage_defaults, train_llava
+
+    _fresh_out(out)
+    settings = [*stage_defaults(stage), f"stage={stage}", f"mllm={mllm}", f"data.path={data}", f"out={out}",
+                *(overrides or [])]
+    run = load_config(LlavaTrainConfig, config, settings)
+    result = train_llava(run)
+    typer.echo(f"wrote {result}")
+
+
+@app.command()
+def export(
+    mllm: Path = typer.Option(..., help="MLLM directory"),
+    out: Path = typer.Option(..., help="serving directory (transformers, vLLM, lmms-eval llava_hf)"),
+    check: bool = typer.Option(True, help="reload offline and compare greedy generation"),
+):
+    """Write a transformers/vLLM/lmms-eval-ready Llava directory with a model card."""
+    from openeyes.integrations.llava.export import export_mllm
+
+    _fresh_out(out)
+    export_mllm(mllm, out, check=check)
+    typer.echo(f"wrote {out}\n  vllm serve {out}\n  lmms-eval --model llava_hf --model_args pretrained={out}")
+
+
+@app.command("import-original")
+def import_original_command(
+    src: Path = typer.Option(..., help="original-LLaVA checkpoint dir (LlavaLlamaForCausalLM config with mm_*)"),
+    out: Path = typer.Option(..., help="where the mllm artifact goes"),
+    vision_tower: Optional[str] = typer.Option(None, help="local vision tower dir (overrides mm_vision_tower)"),
+    projector_bin: Optional[Path] = typer.Option(None, help="separate stage-1 mm_projector.bin"),
+):
+    """Import a checkpoint in the original LLaVA code base's layout."""
+    from openeyes.integrations.llava.original import import_original
+
+    _fresh_out(out)
+    import_original(src, out, vision_tower=vision_tower, projector_bin=projector_bin)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("export-original")
+def export_original_command(
+    mllm: Path = typer.Option(..., help="MLLM directory"),
+    out: Path = typer.Option(..., help="folder for mm_projector.bin, vision_tower/, llava_config.json"),
+    full: bool = typer.Option(False, help="also write the whole LlavaLlamaForCausalLM checkpoint"),
+):
+    """Write a stage-1 projector (and tower) in the original LLaVA layout."""
+    from openeyes.integrations.llava.original import export_original
+
+    _fresh_out(out)
+    export_original(mllm, out, full=full)
+    typer.echo(f"wrote {out}/mm_projector.bin (use --vision_tower {out}/vision_tower --pretrain_mm_mlp_adapter "
+               f"{out}/mm_projector.bin)")

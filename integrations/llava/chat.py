@@ -1,0 +1,93 @@
+"""The conversation format of openeyes MLLMs, in two equivalent forms.
+
+LLaVA-1.5's ``vicuna_v1``-style turns without a system prompt:
+
+    USER: <image>\nWhat color is the moon? ASSISTANT: Blue</s> USER: ... ASSISTANT:
+
+- ``CHAT_TEMPLATE``: the jinja template stored with the processor (``apply_chat_template``;
+  messages in the transformers layout, content a string or a list of ``{"type": "image"}`` /
+  ``{"type": "text", "text": ...}`` parts).
+- ``conversation_segments``: the same text cut into (text, is_answer) pieces for training,
+  so that the loss can cover the assistant turns only. ``render_segments`` joined equals
+  the template's output (tested).
+
+No bos in the template: the tokenizer adds it when the processor tokenizes the prompt.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+IMAGE_TOKEN = "<image>"
+USER_PREFIX = "USER: "
+ASSISTANT_PREFIX = " ASSISTANT:"
+TURN_SEPARATOR = " "
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}"
+    "{% if not loop.first %}" + TURN_SEPARATOR + "{% endif %}" + USER_PREFIX +
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}" + IMAGE_TOKEN + "\n"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}"
+    "{% endif %}" + ASSISTANT_PREFIX +
+    "{% elif message['role'] == 'assistant' %}"
+    " {% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}{{ eos_token }}"
+    "{% endif %}"
+    "{% endfor %}"
+)
+
+LLAVA_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
+
+
+def llava_turns_to_messages(turns: list[dict[str, Any]], where: str = "conversation") -> list[dict[str, str]]:
+    """LLaVA JSON turns (``{"from": "human"|"gpt", "value"}``) -> ``[{"role", "content"}]`` (text content)."""
+    from openeyes.errors import UserError
+
+    messages = []
+    for number, turn in enumerate(turns):
+        role = LLAVA_ROLES.get(turn.get("from")) if isinstance(turn, dict) else None
+        if role is None or not isinstance(turn.get("value"), str):
+            raise UserError(f"{where}: turn {number} needs 'from' (human/gpt) and a text 'value'")
+        expected = "user" if number % 2 == 0 else "assistant"
+        if role != expected:
+            raise UserError(f"{where}: turn {number} is from {turn.get('from')!r}; turns must alternate human, gpt")
+        messages.append({"role": role, "content": turn["value"]})
+    return messages
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    pieces = []
+    for part in content:
+        if part.get("type") == "image":
+            pieces.append(IMAGE_TOKEN + "\n")
+        elif part.get("type") == "text":
+            pieces.append(part["text"])
+    return "".join(pieces)
+
+
+def conversation_segments(messages: list[dict[str, Any]], eos_token: str) -> list[tuple[str, bool]]:
+    """(text, is_answer) pieces whose concatenation is the template's rendering of ``messages``.
+
+    Answer pieces are the assistant replies with their leading space and their eos (what the
+    loss covers), so a prompt piece ends exactly where generation starts (" ASSISTANT:").
+    """
+    segments: list[tuple[str, bool]] = []
+    for number, message in enumerate(messages):
+        if message["role"] == "user":
+            separator = TURN_SEPARATOR if number > 0 else ""
+            segments.append((separator + USER_PREFIX + _text_of(message["content"]) + ASSISTANT_PREFIX, False))
+        else:
+            segments.append((" " + _text_of(message["content"]) + eos_token, True))
+    return segments
+
+
+def render_segments(segments: list[tuple[str, bool]]) -> str:
+    """The text of a segmented conversation."""
+    return "".join(piece for piece, _ in segments)

@@ -1,0 +1,258 @@
+"""Interop with the original LLaVA code base's checkpoint layout (haotian-liu/LLaVA).
+
+That layout is a ``LlavaLlamaForCausalLM`` directory: a Llama ``config.json`` plus
+``mm_vision_tower`` (hub name or local dir holding a CLIP vision model and its
+``preprocessor_config.json``), ``mm_projector_type`` (``linear``/``mlp2x_gelu``),
+``mm_vision_select_layer``, ``mm_vision_select_feature`` (``patch`` drops CLS, ``cls_patch``
+keeps it), ``mm_hidden_size``; weights with Llama keys plus ``model.mm_projector.{0,2}.*``
+(mlp2x_gelu; ``model.mm_projector.*`` for linear) and optionally ``model.vision_tower.vision_tower.*``.
+Stage 1 saves only ``mm_projector.bin``. The tokenizer has no ``<image>`` (the code base uses id
+-200); importing adds it.
+
+- ``import_original``: that layout (+ optional separate ``mm_projector.bin``) -> an openeyes mllm.
+- ``export_original``: an openeyes mllm -> ``mm_projector.bin`` + ``vision_tower/`` (CLIP vision
+  model + ``preprocessor_config.json``) + ``llava_config.json`` (the ``mm_*`` fragment), so the
+  original code base finetunes on top of it (``--vision_tower DIR/vision_tower
+  --pretrain_mm_mlp_adapter DIR/mm_projector.bin``); ``full`` also writes the whole checkpoint.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from openeyes.errors import UserError
+
+MM_KEYS = ("mm_vision_tower", "mm_projector_type", "mm_vision_select_layer")
+STRATEGY_OF_FEATURE = {"patch": "default", "cls_patch": "full"}
+FEATURE_OF_STRATEGY = {value: key for key, value in STRATEGY_OF_FEATURE.items()}
+PROJECTOR_FILE = "mm_projector.bin"
+TOWER_PREFIXES = ("model.vision_tower.vision_tower.", "model.vision_tower.")
+
+
+def load_weights(path: Path) -> dict[str, Any]:
+    """A state dict from ``.safetensors`` or a ``.bin`` (``torch.load(weights_only=True)``)."""
+    import torch
+    from safetensors.torch import load_file
+
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as problem:  # pickle with non-tensor objects, truncated file
+        raise UserError(f"cannot read {path} as plain tensors (torch.load weights_only): {problem}") from None
+
+
+def read_checkpoint_weights(directory: Path) -> dict[str, Any]:
+    files = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("pytorch_model*.bin"))
+    state: dict[str, Any] = {}
+    for file in files:
+        if file.name != PROJECTOR_FILE:
+            state.update(load_weights(file))
+    if not state:
+        raise UserError(f"{directory} has no weights (*.safetensors or pytorch_model*.bin)")
+    return state
+
+
+def projector_weights(state: dict[str, Any], projector_type: str) -> dict[str, Any]:
+    """``mm_projector`` tensors -> ``multi_modal_projector.linear_1/linear_2`` (linear: linear_2 = identity)."""
+    import torch
+
+    def find(suffix: str):
+        for prefix in ("model.mm_projector.", "mm_projector.", "model.model.mm_projector."):
+            if prefix + suffix in state:
+                return state[prefix + suffix]
+        raise UserError(f"projector weight mm_projector.{suffix} not found (keys look like {next(iter(state))!r})")
+
+    if projector_type == "mlp2x_gelu":
+        return {"linear_1.weight": find("0.weight"), "linear_1.bias": find("0.bias"),
+                "linear_2.weight": find("2.weight"), "linear_2.bias": find("2.bias")}
+    if projector_type == "linear":
+        weight, bias = find("weight"), find("bias")
+        width = weight.shape[0]
+        return {"linear_1.weight": weight, "linear_1.bias": bias,
+                "linear_2.weight": torch.eye(width, dtype=weight.dtype), "linear_2.bias": torch.zeros(width, dtype=weight.dtype)}
+    raise UserError(f"mm_projector_type {projector_type!r} is not supported (linear, mlp2x_gelu)")
+
+
+def load_tower(tower_dir: str, state: dict[str, Any]):
+    """(vision tower with weights, image processor) from the tower dir (+ tower weights in the checkpoint)."""
+    from transformers import AutoConfig, AutoImageProcessor, CLIPVisionModel, SiglipVisionModel
+
+    path = Path(tower_dir).expanduser()
+    if not path.is_dir():
+        raise UserError(f"vision tower {tower_dir!r} is not a local directory (pass --vision-tower DIR; hub names "
+                        f"need the hub)")
+    if not (path / "preprocessor_config.json").is_file():
+        raise UserError(f"vision tower {path} has no preprocessor_config.json (the original code base calls "
+                        f"CLIPImageProcessor.from_pretrained on it); copy the encoder's image processor config there")
+    config = AutoConfig.from_pretrained(str(path))
+    vision_config = getattr(config, "vision_config", config)
+    tower_class = {"clip_vision_model": CLIPVisionModel, "siglip_vision_model": SiglipVisionModel}.get(vision_config.model_type)
+    if tower_class is None:
+        raise UserError(f"vision tower {path} is a {vision_config.model_type!r}, not CLIP or SigLIP")
+    tower = tower_class(vision_config)
+    embedded = {key[len(prefix):]: value for key, value in state.items() for prefix in TOWER_PREFIXES[:1]
+                if key.startswith(prefix)}
+    source = embedded or tower_weights_from_dir(path, set(tower.state_dict()))
+    missing, unexpected = tower.load_state_dict(source, strict=False)
+    if missing:
+        raise UserError(f"vision tower weights incomplete: missing {missing[0]} (and {len(missing) - 1} more)")
+    return tower.eval(), AutoImageProcessor.from_pretrained(str(path))
+
+
+def tower_weights_from_dir(path: Path, expected: set[str]) -> dict[str, Any]:
+    """The tower's tensors from a vision-model or full CLIP/SigLIP directory (keys matched to ``expected``)."""
+    state: dict[str, Any] = {}
+    for file in sorted(path.glob("*.safetensors")) or sorted(path.glob("pytorch_model*.bin")):
+        state.update(load_weights(file))
+    for prefix in ("", "vision_model."):  # a vision model's own keys, or the vision half of a full model
+        candidate = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+        if expected <= set(candidate):
+            return {key: candidate[key] for key in expected}
+    return {}
+
+
+def language_model_from(config: dict, state: dict[str, Any]):
+    """A ``LlamaForCausalLM`` from the Llama part of the config and the non-multimodal weights."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    fields = {key: value for key, value in config.items() if not key.startswith("mm_") and key not in (
+        "architectures", "model_type", "transformers_version", "image_aspect_ratio", "tune_mm_mlp_adapter",
+        "freeze_mm_mlp_adapter", "use_mm_proj", "image_grid_pinpoints", "tokenizer_padding_side",
+        "tokenizer_model_max_length")}
+    lm_config = LlamaConfig.from_dict(fields)
+    lm_state = {key: value for key, value in state.items()
+                if not key.startswith(("model.mm_projector.", "model.vision_tower."))}
+    with torch.device("meta"):
+        model = LlamaForCausalLM(lm_config)
+    missing, unexpected = model.load_state_dict(lm_state, strict=False, assign=True)
+    missing = [key for key in missing if not (key == "lm_head.weight" and lm_config.tie_word_embeddings)]
+    if missing:
+        raise UserError(f"language model weights incomplete: missing {missing[0]} (and {len(missing) - 1} more)")
+    if lm_config.tie_word_embeddings:
+        model.tie_weights()
+    model.model.rotary_emb = type(model.model.rotary_emb)(config=lm_config)  # buffers are not in the checkpoint
+    return model.eval()
+
+
+def import_original(src: str | Path, out: str | Path, *, vision_tower: str | None = None,
+                    projector_bin: str | Path | None = None, name: str | None = None) -> Path:
+    """Convert an original-LLaVA checkpoint directory into an openeyes mllm artifact at ``out``."""
+    from transformers import AutoTokenizer
+
+    from openeyes.integrations.llava.artifact import save_mllm
+    from openeyes.integrations.llava.assemble import (
+        AssembleOptions, build_processor, compose, llava_config, prepare_tokenizer, set_generation_ids,
+    )
+    import torch
+
+    src = Path(src)
+    if not (src / "config.json").is_file():
+        raise UserError(f"{src} has no config.json (not an original-LLaVA checkpoint directory)")
+    config = json.loads((src / "config.json").read_text())
+    absent = [key for key in MM_KEYS if key not in config]
+    if absent:
+        raise UserError(f"{src}/config.json lacks {absent[0]}: not an original-LLaVA (LlavaLlamaForCausalLM) config")
+    state = read_checkpoint_weights(src)
+    projector_source = Path(projector_bin) if projector_bin else (src / PROJECTOR_FILE if (src / PROJECTOR_FILE).is_file() else None)
+    projector_state = load_weights(projector_source) if projector_source else state
+    feature = config.get("mm_vision_select_feature", "patch")
+    if feature not in STRATEGY_OF_FEATURE:
+        raise UserError(f"mm_vision_select_feature {feature!r} is not supported (patch, cls_patch)")
+    tower, image_processor = load_tower(vision_tower or config["mm_vision_tower"], state)
+    if config.get("mm_hidden_size", tower.config.hidden_size) != tower.config.hidden_size:
+        raise UserError(f"mm_hidden_size {config['mm_hidden_size']} != the vision tower's width {tower.config.hidden_size}")
+    language_model = language_model_from(config, state)
+    tokenizer = AutoTokenizer.from_pretrained(str(src))
+    image_token_id = prepare_tokenizer(tokenizer, language_model)
+    options = AssembleOptions(vision_feature_layer=int(config["mm_vision_select_layer"]),
+                              select_strategy=STRATEGY_OF_FEATURE[feature], projector=config["mm_projector_type"]
+                              if config["mm_projector_type"] in ("linear", "mlp2x_gelu") else "?")
+    if options.projector == "?":
+        raise UserError(f"mm_projector_type {config['mm_projector_type']!r} is not supported (linear, mlp2x_gelu)")
+    llava = llava_config(tower.config, language_model.config, image_token_id, options)
+    from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
+
+    projector = LlavaMultiModalProjector(llava)
+    weights = projector_weights(projector_state, options.projector)
+    if weights["linear_1.weight"].shape != projector.linear_1.weight.shape:
+        raise UserError(f"projector shape {tuple(weights['linear_1.weight'].shape)} does not fit vision width "
+                        f"{tower.config.hidden_size} -> LM width {language_model.config.hidden_size}")
+    projector.load_state_dict({key: value.to(torch.float32) for key, value in weights.items()})
+    model = compose(tower, language_model.model, language_model.lm_head, llava, projector)
+    set_generation_ids(model, tokenizer)
+    processor = build_processor(image_processor, tokenizer, tower.config, llava.vision_feature_select_strategy)
+    return save_mllm(model, processor, out, name=name or Path(out).name, base=str(src),
+                     config={"imported_from": "original-llava", "projector_bin": str(projector_source) if projector_source else None},
+                     encoder=str(vision_tower or config["mm_vision_tower"]), language_model=str(src))
+
+
+def original_projector_state(model: Any) -> dict[str, Any]:
+    """``model.mm_projector.*`` tensors (mlp2x_gelu: .0/.2; linear: the fused single layer)."""
+    projector = model.model.multi_modal_projector
+    l1, l2 = projector.linear_1, projector.linear_2
+    if model.config.projector_hidden_act == "linear":
+        weight = l2.weight @ l1.weight  # [D_text, D_vision]
+        bias = l2.weight @ l1.bias + l2.bias  # [D_text]
+        return {"model.mm_projector.weight": weight.detach().clone(), "model.mm_projector.bias": bias.detach().clone()}
+    return {"model.mm_projector.0.weight": l1.weight.detach().clone(), "model.mm_projector.0.bias": l1.bias.detach().clone(),
+            "model.mm_projector.2.weight": l2.weight.detach().clone(), "model.mm_projector.2.bias": l2.bias.detach().clone()}
+
+
+def export_original(mllm: str | Path, out: str | Path, *, full: bool = False) -> Path:
+    """Write ``mm_projector.bin``, ``vision_tower/`` and ``llava_config.json`` (+ the whole checkpoint with ``full``)."""
+    import torch
+
+    from openeyes.artifacts import write_json_atomic
+    from openeyes.integrations.llava.assemble import projector_name
+    from openeyes.mllm.loading import load_mllm
+
+    model, processor, card = load_mllm(mllm)
+    config = model.config
+    if config.vision_config.model_type != "clip_vision_model":
+        raise UserError("the original LLaVA code base loads CLIP vision towers only; this MLLM has "
+                        f"{config.vision_config.model_type!r}")
+    if isinstance(config.vision_feature_layer, (list, tuple)):
+        raise UserError("the original LLaVA code base reads one vision layer; this MLLM uses several")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(original_projector_state(model), out / PROJECTOR_FILE)
+    tower_dir = out / "vision_tower"
+    model.model.vision_tower.save_pretrained(tower_dir)
+    processor.image_processor.save_pretrained(tower_dir)  # preprocessor_config.json, read by CLIPImageProcessor
+    fragment = {
+        "mm_vision_tower": str(tower_dir.resolve()),
+        "mm_projector_type": projector_name(config),
+        "mm_vision_select_layer": int(config.vision_feature_layer),
+        "mm_vision_select_feature": FEATURE_OF_STRATEGY[config.vision_feature_select_strategy],
+        "mm_hidden_size": int(config.vision_config.hidden_size),
+        "hidden_size": int(config.text_config.hidden_size),
+        "mm_use_im_start_end": False,
+        "mm_use_im_patch_token": False,
+    }
+    write_json_atomic(out / "llava_config.json", fragment)
+    if full:
+        write_full_checkpoint(model, processor, out, fragment)
+    return out
+
+
+def write_full_checkpoint(model: Any, processor: Any, out: Path, fragment: dict) -> None:
+    """The whole model as a ``LlavaLlamaForCausalLM`` checkpoint (Llama keys + mm_projector + vision tower)."""
+    from safetensors.torch import save_file
+
+    from openeyes.artifacts import write_json_atomic
+
+    text = model.config.text_config
+    if text.model_type != "llama":
+        raise UserError(f"a full original-LLaVA checkpoint needs a Llama LM, this one is {text.model_type!r}")
+    state = {f"model.{key}": value for key, value in model.model.language_model.state_dict().items()}
+    state["lm_head.weight"] = model.lm_head.weight
+    state.update(original_projector_state(model))
+    state.update({f"model.vision_tower.vision_tower.{key}": value
+                  for key, value in model.model.vision_tower.state_dict().items()})
+    save_file({key: value.detach().contiguous().clone() for key, value in state.items()}, str(out / "model.safetensors"))
+    config = {**text.to_dict(), **fragment, "architectures": ["LlavaLlamaForCausalLM"], "model_type": "llava_llama"}
+    write_json_atomic(out / "config.json", config)
+    processor.tokenizer.save_pretrained(out)

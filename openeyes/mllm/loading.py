@@ -1,0 +1,37 @@
+"""Load an MLLM directory: an openeyes ``mllm`` artifact (card hashes verified) or a transformers Llava dir.
+
+``load_mllm(path) -> (model, processor, card)``; ``card`` is ``{}`` for a plain transformers
+directory. Only local directories and hub ids (when cached) are read; weights are safetensors.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import openeyes  # noqa: F401  (CPU-torchvision fix before transformers' image processors)
+from openeyes.artifacts import CARD_NAME, read_card
+from openeyes.errors import UserError
+
+
+def load_mllm(source: str | Path, *, device: str = "cpu", dtype: Any = None, verify: bool = True):
+    """(LlavaForConditionalGeneration in eval mode, its processor, its card or {})."""
+    import torch
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    path = Path(source).expanduser()
+    card: dict[str, Any] = {}
+    if path.is_dir():
+        if (path / CARD_NAME).is_file():
+            card = read_card(path, verify=verify, kind="mllm")
+        if not (path / "config.json").is_file():
+            raise UserError(f"{path} is not an MLLM directory (no config.json)")
+    elif path.exists():
+        raise UserError(f"MLLM {source} is a file; give a directory")
+    try:
+        model = LlavaForConditionalGeneration.from_pretrained(str(path) if path.is_dir() else str(source),
+                                                              dtype=dtype or torch.float32)
+        processor = AutoProcessor.from_pretrained(str(path) if path.is_dir() else str(source))
+    except (OSError, ValueError) as problem:
+        raise UserError(f"cannot load MLLM {source!r}: {str(problem).splitlines()[0]}") from None
+    processor.tokenizer.padding_side = "left"
+    return model.to(device).eval(), processor, card

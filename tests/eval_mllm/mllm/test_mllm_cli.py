@@ -1,0 +1,110 @@
+"""``openeyes eval score`` on a world export with hand-made predictions, and its user errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from openeyes.eval_mllm.mllm import cv_bench, mmvp, naturalbench, pope
+
+OPENEYES = str(Path(sys.executable).parent / "openeyes")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("world") / "export"
+    subprocess.run([OPENEYES, "world", "generate", "--out", str(out), "--seed", "3", "--n", "12", "--size", "32",
+                    "--only", "mmvp,pope,cv_bench,naturalbench"], check=True, capture_output=True)
+    return out
+
+
+def run_score(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([OPENEYES, "eval", "score", *args], capture_output=True, text=True)
+
+
+def write_predictions(path: Path, outputs: dict) -> Path:
+    path.write_text("".join(json.dumps({"id": k, "output": v}) + "\n" for k, v in outputs.items()))
+    return path
+
+
+def score_json(world: Path, bench: str, predictions: Path, *extra: str) -> dict:
+    done = run_score("--bench", bench, "--data", str(world / bench), "--predictions", str(predictions), *extra)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+GOLD_OUTPUTS = {
+    "mmvp": lambda item: item.answer,
+    "pope": lambda item: item.label.capitalize(),
+    "cv_bench": lambda item: item.answer,
+    "naturalbench": lambda item: item.gold,
+}
+MODULES = {"mmvp": mmvp, "pope": pope, "cv_bench": cv_bench, "naturalbench": naturalbench}
+
+
+@pytest.mark.parametrize("bench", list(MODULES))
+def test_gold_predictions_score_one_under_every_protocol(world, tmp_path, bench):
+    module = MODULES[bench]
+    items = module.load(world / bench)
+    predictions = write_predictions(tmp_path / "p.jsonl", {i.id: GOLD_OUTPUTS[bench](i) for i in items})
+    for protocol in module.PROTOCOLS:
+        result = score_json(world, bench, predictions, "--protocol", protocol)
+        assert result["protocol"] == protocol and result["missing"] == 0
+        assert result["metrics"][result["headline"]] == pytest.approx(100.0 if result["headline"] == "cambrian_accuracy" else 1.0)
+
+
+def test_pope_all_yes(world, tmp_path):
+    items = pope.load(world / "pope")
+    predictions = write_predictions(tmp_path / "p.jsonl", {i.id: "Yes" for i in items})
+    result = score_json(world, "pope", predictions)
+    assert result["protocol"] == "pope"
+    for split in pope.SPLITS:
+        assert result["per_category"][split]["recall"] == 1.0
+        assert result["per_category"][split]["precision"] == 0.5
+        assert result["per_category"][split]["yes_ratio"] == 1.0
+    assert result["metrics"]["mean_f1"] == pytest.approx(2 / 3)
+
+
+def test_missing_predictions_are_counted(world, tmp_path):
+    items = naturalbench.load(world / "naturalbench")
+    outputs = {i.id: i.gold for i in items[:-3]}
+    result = score_json(world, "naturalbench", write_predictions(tmp_path / "p.jsonl", outputs))
+    assert result["missing"] == 3 and result["counts"]["groups_complete"] == len(items) // 4 - 1
+    assert result["metrics"]["g_acc"] == 1.0
+
+
+def test_split_option_and_results_artifact(world, tmp_path):
+    items = cv_bench.load(world / "cv_bench", split="3D")
+    predictions = write_predictions(tmp_path / "p.jsonl", {i.id: "(A)" for i in items})
+    result = score_json(world, "cv_bench", predictions, "--split", "3D", "--out", str(tmp_path / "run"))
+    assert result["data"]["items"] == len(items) and result["metrics"]["cv_bench"] is None
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["benchmark"] == "cv_bench" and saved["metrics"]["3d"] == result["metrics"]["3d"]
+
+
+@pytest.mark.parametrize("case, message", [
+    ("unknown_id", "line 2: id '99999' is not an item"),
+    ("bad_json", "line 1: not valid JSON"),
+    ("no_file", "does not exist"),
+    ("bad_bench", "unknown MLLM benchmark 'vqa'"),
+    ("bad_protocol", "unknown protocol 'gpt' for mmvp"),
+])
+def test_user_errors_exit_2_with_one_line(world, tmp_path, case, message):
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text('{"id": 1, "output": "A"}\n{"id": 99999, "output": "B"}\n')
+    bench, extra = "mmvp", []
+    if case == "bad_json":
+        predictions.write_text('{"id": 1, "output": \n')
+    elif case == "no_file":
+        predictions = tmp_path / "absent.jsonl"
+    elif case == "bad_bench":
+        bench = "vqa"
+    elif case == "bad_protocol":
+        extra = ["--protocol", "gpt"]
+    done = run_score("--bench", bench, "--data", str(world / "mmvp"), "--predictions", str(predictions), *extra)
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert done.stdout == ""

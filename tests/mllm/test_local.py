@@ -1,0 +1,67 @@
+"""The local transformers MLLM backend: batched == one by one (greedy), sampling seeds, stop strings."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import openeyes  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def mllm():
+    from openeyes.encoders.tiny import build_tiny_clip
+    from openeyes.encoders.tokenizer import train_caption_tokenizer
+    from openeyes.integrations.llava.assemble import AssembleOptions, assemble
+    from openeyes.integrations.llava.tiny_lm import build_tiny_llama, train_tiny_lm_tokenizer
+    from openeyes.mllm.local import TransformersMLLM
+
+    texts = ["a red circle left of a blue square", "What color is the moon? Blue"] * 5
+    encoder = build_tiny_clip(train_caption_tokenizer(texts, vocab_size=300, max_length=16), image_size=32,
+                              patch_size=8, vision_width=64, vision_mlp=128, text_width=32, text_layers=1, embed_dim=24)
+    tokenizer = train_tiny_lm_tokenizer(texts, vocab_size=300)
+    model, processor = assemble(encoder, build_tiny_llama(tokenizer), tokenizer, AssembleOptions())
+    return TransformersMLLM(model, processor, batch_size=8)
+
+
+def _requests(n=6):
+    rng = np.random.default_rng(0)
+    prompts = ["What color?", "Describe the image in many words please", "hi", "Where is the red circle?", "a b c", "moon"]
+    return [(Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)), prompts[i % 6]) for i in range(n)]
+
+
+def test_greedy_batched_equals_one_by_one(mllm):
+    requests = _requests()
+    batched = mllm.generate(requests, max_new_tokens=10)
+    single = [mllm.generate([r], max_new_tokens=10)[0] for r in requests]
+    assert batched == single and any(batched)
+
+
+def test_left_padding_and_chat_template(mllm):
+    from openeyes.mllm.protocol import as_request
+
+    inputs = mllm.encode([as_request(r) for r in _requests(2)])
+    assert (inputs["attention_mask"][:, -1] == 1).all() and (inputs["attention_mask"][:, 0] == 0).any()
+    assert mllm.prompt_text(as_request(_requests(1)[0])) == "USER: <image>\nWhat color? ASSISTANT:"
+
+
+def test_sampling_reproducible_with_seed_and_stop_strings(mllm):
+    requests = _requests(2)
+    a = mllm.generate(requests, max_new_tokens=8, temperature=1.0, top_p=0.9, seed=3)
+    b = mllm.generate(requests, max_new_tokens=8, temperature=1.0, top_p=0.9, seed=3)
+    assert a == b
+    greedy = mllm.generate(requests[:1], max_new_tokens=10)[0]
+    assert len(greedy) >= 2
+    stop = greedy[1]
+    cut = mllm.generate(requests[:1], max_new_tokens=10, stop=[stop])[0]
+    assert cut == greedy[: greedy.index(stop)]
+
+
+def test_chat_and_text_only_and_bad_params(mllm):
+    from openeyes.errors import UserError
+
+    image, prompt = _requests(1)[0]
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+    assert mllm.chat(messages, images=[image], max_new_tokens=6) == mllm.generate([(image, prompt)], max_new_tokens=6)[0]
+    assert isinstance(mllm.generate(["hello"], max_new_tokens=3)[0], str)
+    with pytest.raises(UserError):
+        mllm.generate([(image, prompt)], max_new_tokens=0)
