@@ -7,6 +7,7 @@ that names the key.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -41,8 +42,14 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
     return from_dict(cls, raw)
 
 
-def from_dict(cls: type[T], raw: dict[str, Any], where: str = "") -> T:
-    """Build dataclass ``cls`` from a mapping, checking keys and value types."""
+def from_dict(cls: type[T], raw: dict[str, Any], where: str = "", base: Any = None) -> T:
+    """Build dataclass ``cls`` from a mapping, checking keys and value types.
+
+    Fields missing from ``raw`` keep their defaults: those of ``base`` when given (so that a
+    nested section overridden by one key keeps the *parent's* default for the others, e.g.
+    a ``default_factory`` that differs from the section class's own defaults), else the
+    class's.
+    """
     if not isinstance(raw, dict):
         raise UserError(f"{where or 'config'} must be a mapping, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
@@ -50,8 +57,20 @@ def from_dict(cls: type[T], raw: dict[str, Any], where: str = "") -> T:
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise UserError(f"unknown config key {where + unknown[0]!r}; known keys: {', '.join(fields)}")
-    values = {name: _coerce(hints[name], raw[name], where + name) for name in raw}
+    values = {}
+    for name, value in raw.items():
+        default = getattr(base, name) if base is not None else _field_default(fields[name])
+        values[name] = _coerce(hints[name], value, where + name, default)
+    if base is not None:
+        kept = {name: copy.deepcopy(getattr(base, name)) for name in fields if name not in values and fields[name].init}
+        values = {**kept, **values}
     return cls(**values)
+
+
+def _field_default(field: dataclasses.Field) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None if field.default is dataclasses.MISSING else field.default
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -59,7 +78,7 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def _coerce(hint: Any, value: Any, key: str) -> Any:
+def _coerce(hint: Any, value: Any, key: str, default: Any = None) -> Any:
     origin = typing.get_origin(hint)
     if hint is Any:
         return value
@@ -72,7 +91,7 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             if option is type(None):
                 continue
             try:
-                return _coerce(option, value, key)
+                return _coerce(option, value, key, default)
             except UserError as problem:
                 errors.append(str(problem))
         raise UserError(errors[0] if errors else f"bad value for {key!r}")
@@ -82,7 +101,9 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             raise UserError(f"config key {key!r} must be one of {allowed}, got {value!r}")
         return value
     if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value, key + ".")
+        if isinstance(value, hint):
+            return value
+        return from_dict(hint, value, key + ".", base=default if isinstance(default, hint) else None)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             value = [value]

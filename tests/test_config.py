@@ -44,3 +44,13 @@ def test_bad_overrides_name_the_key(overrides, message):
 def test_missing_file_is_user_error(tmp_path):
     with pytest.raises(UserError, match="not found"):
         load_config(Outer, tmp_path / "missing.yaml")
+
+
+@dataclass
+class WithFactoryDefault:
+    optim: Inner = field(default_factory=lambda: Inner(lr=0.5, schedule="constant"))  # differs from Inner()
+
+
+def test_overriding_one_nested_key_keeps_the_parents_factory_defaults():
+    config = load_config(WithFactoryDefault, None, ["optim.lr=0.25"])
+    assert config.optim.lr == 0.25 and config.optim.schedule == "constant"
