@@ -1,4 +1,4 @@
-"""``openeyes train``: the training layer's commands (encoders now; the prior and DCR join later)."""
+"""``openeyes train``: the training layer's commands (encoder, prior, dcr)."""
 from __future__ import annotations
 
 from typing import List, Optional
@@ -28,6 +28,41 @@ def encoder(
     settings.optim.validate()
     out = train_encoder(settings)
     typer.echo(f"encoder artifact: {out}")
+
+
+@app.command("prior", context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def prior(
+    config: Optional[str] = typer.Option(None, "--config", help="YAML config (PriorTrainConfig)"),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. trainer.steps=100"),
+) -> None:
+    """Train the text-conditioned diffusion prior on world captions; writes a prior artifact."""
+    from openeyes.config import load_config
+    from openeyes.training.recipes.prior import PriorTrainConfig, train_prior
+
+    settings = load_config(PriorTrainConfig, config, overrides or [])
+    settings.trainer.validate()
+    settings.optim.validate()
+    out = train_prior(settings)
+    typer.echo(f"prior artifact: {out}")
+
+
+@app.command("dcr", context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def dcr(
+    stage: int = typer.Option(..., "--stage", help="1: train the projector h_omega; 2: train the encoder"),
+    config: Optional[str] = typer.Option(None, "--config", help="YAML config (DcrTrainConfig)"),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. stage1.trainer.steps=100"),
+) -> None:
+    """DCR on a frozen diffusion prior: stage 1 writes the projector, stage 2 the enhanced encoder."""
+    from openeyes.config import load_config
+    from openeyes.errors import UserError
+    from openeyes.training.recipes.dcr import DcrTrainConfig, train_dcr
+
+    if stage not in (1, 2):
+        raise UserError(f"--stage must be 1 or 2, got {stage}")
+    settings = load_config(DcrTrainConfig, config, overrides or [])
+    settings.dcr.validate()
+    out = train_dcr(settings, stage)
+    typer.echo(f"dcr stage {stage}: {out}")
 
 
 def entry() -> None:

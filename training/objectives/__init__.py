@@ -90,3 +90,9 @@ from openeyes.training.objectives.labels import LabelsConfig, LabelsObjective  #
 
 REGISTRY["labels"] = LabelsObjective
 CONFIGS["labels"] = LabelsConfig
+
+# DCR (Algorithm 1 of the DCR supplement) on a frozen diffusion prior; see dcr.py.
+from openeyes.training.objectives.dcr import DcrConfig, DcrObjective  # noqa: E402
+
+REGISTRY["dcr"] = DcrObjective
+CONFIGS["dcr"] = DcrConfig
