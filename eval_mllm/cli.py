@@ -71,3 +71,15 @@ def score_command(
         write_results(out, as_benchmark_result(scored), model_record(None, name=predictions.stem))
     shown = {key: value for key, value in scored.items() if key != "predictions"}
     typer.echo(json.dumps(json_safe(shown)))
+
+
+@app.command("compare")
+def compare_command(
+    runs: list[str] = typer.Argument(..., help="Results folders, as DIR or LABEL=DIR (repeats share a LABEL)."),
+    out: Path = typer.Option(..., "--out", help="Folder for comparison.md, comparison.json and plots."),
+) -> None:
+    """Put evaluation runs side by side: markdown table (mean ± std over repeats) and bar plots."""
+    from openeyes.eval_mllm.compare import compare, markdown_table
+
+    summary = compare(runs, out)
+    typer.echo(markdown_table(summary), nl=False)
