@@ -10,7 +10,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 @app.command("list")
 def list_models() -> None:
     """List the zoo's models: name, kind, built or not, description."""
-    from openeyes.zoo import entries
+    from openeyes.zoo_registry import entries
 
     for found in entries().values():
         state = "built" if found.built else "not built"
@@ -20,6 +20,6 @@ def list_models() -> None:
 @app.command("path")
 def path(name: str = typer.Argument(..., help="zoo model name, as in `openeyes zoo list`")) -> None:
     """Print the folder of a built zoo model (usable wherever a model path is)."""
-    from openeyes.zoo import resolve
+    from openeyes.zoo_registry import resolve
 
     typer.echo(resolve("zoo:" + name))

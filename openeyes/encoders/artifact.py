@@ -78,3 +78,7 @@ def cast_safetensors(directory: str | Path, dtype: str) -> None:
         tensors = load_file(path)
         cast = {k: v.to(target) if v.is_floating_point() else v for k, v in tensors.items()}
         save_file(cast, path, metadata={"format": "pt"})
+    if (Path(directory) / "openeyes.json").is_file():
+        from openeyes.artifacts import refresh_card_hashes
+
+        refresh_card_hashes(directory)

@@ -16,7 +16,7 @@ from pathlib import Path
 from openeyes.artifacts import CARD_NAME, read_card
 from openeyes.encoders.protocol import Encoder
 from openeyes.errors import UserError
-from openeyes.zoo import resolve as resolve_zoo
+from openeyes.zoo_registry import resolve as resolve_zoo
 
 OPEN_CLIP_PREFIX = "open_clip:"
 _HUB_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")

@@ -47,7 +47,7 @@ def save_prior(prior: DiffusionPrior, directory: str | Path, *, name: str, base:
 
 def load_prior(spec: str | Path, device: str = "cpu", verify: bool = True) -> DiffusionPrior:
     """A prior artifact, ``zoo:NAME``, or an SD-2.1 / SD-2.1-unCLIP folder -> frozen ``DiffusionPrior`` (eval)."""
-    from openeyes.zoo import resolve as resolve_zoo
+    from openeyes.zoo_registry import resolve as resolve_zoo
 
     path = Path(resolve_zoo(str(spec))).expanduser()
     if not path.is_dir():
