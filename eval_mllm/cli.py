@@ -1,4 +1,4 @@
-"""``openeyes eval``: score encoders (and, later, MLLMs) and write results artifacts.
+"""``openeyes eval``: score encoders and MLLMs (own runner or lm-eval) and write results artifacts.
 
 Kept light: heavy imports (torch, the benchmarks) happen inside the commands.
 """
@@ -71,6 +71,65 @@ def score_command(
         write_results(out, as_benchmark_result(scored), model_record(None, name=predictions.stem))
     shown = {key: value for key, value in scored.items() if key != "predictions"}
     typer.echo(json.dumps(json_safe(shown)))
+
+
+@app.command("mllm")
+def mllm_command(
+    model: str = typer.Option(..., "--model", help="MLLM directory/artifact, zoo:NAME, or an http(s):// OpenAI-compatible endpoint."),
+    bench: str = typer.Option(..., "--bench", help=f"Benchmark: {MLLM_BENCHES} | all (every one under a world-export root)."),
+    data: Path = typer.Option(..., "--data", help="The benchmark's folder, or a root holding <bench>/ folders."),
+    out: Path = typer.Option(..., "--out", help="Results artifact folder (all: one sub-folder per benchmark)."),
+    protocol: str = typer.Option(None, "--protocol", help="Reference protocol (default: the benchmark's own)."),
+    split: str = typer.Option(None, "--split", help="POPE: random|popular|adversarial|all; CV-Bench: 2D|3D|all; HF split."),
+    limit: int = typer.Option(None, "--limit", help="Only the first N items of each benchmark."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Requests per generate call (HTTP: requests in flight)."),
+    max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Cap on the protocol's generation budget."),
+    model_name: str = typer.Option(None, "--model-name", help="HTTP endpoint: the served model name (default: the first of /v1/models)."),
+    api_key: str = typer.Option(None, "--api-key", help="HTTP endpoint: bearer token (default: $OPENAI_API_KEY)."),
+    device: str = typer.Option("auto", "--device", help="Local model: cpu, cuda, cuda:N or auto."),
+    seed: int = typer.Option(0, "--seed", help="Seed of sampling protocols (MMVP original)."),
+    swap_gold: bool = typer.Option(False, "--swap-gold", help="MMVP: swap the gold of Index 99<->100 and 279<->280 (lmms-eval copy)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Generate answers with an MLLM (resumable, data-parallel), score them like the reference, write results."""
+    from openeyes.eval_mllm.runner import MLLMEvalOptions, evaluate_mllm
+
+    options = MLLMEvalOptions(protocol=protocol, split=split, limit=limit, batch_size=batch_size,
+                              max_new_tokens=max_new_tokens, seed=seed, swap_gold=swap_gold, progress=progress)
+    payloads = evaluate_mllm(model, bench, data, out, options, device=device, model_name=model_name, api_key=api_key)
+    for name, payload in payloads.items():
+        value = payload["metrics"].get(payload["headline"])
+        shown = "n/a" if value is None else f"{value:.4f}"
+        typer.echo(f"{name} ({payload['protocol']}): {payload['headline']} = {shown}")
+    if payloads:
+        typer.echo(f"results written to {out}")
+
+
+@app.command("lm-eval")
+def lm_eval_command(
+    model: str = typer.Option(..., "--model", help="MLLM directory/artifact, zoo:NAME, or an http(s):// endpoint."),
+    tasks: str = typer.Option(..., "--tasks", help="Comma-separated: openeyes_mmvp, openeyes_pope, openeyes_cv_bench, openeyes_naturalbench (or all)."),
+    data: Path = typer.Option(..., "--data", help="A root holding <bench>/ folders (a world export), or one benchmark's folder."),
+    out: Path = typer.Option(..., "--out", help="Folder for lm-eval's results and one results artifact per task."),
+    limit: int = typer.Option(None, "--limit", help="Only the first N documents of each task."),
+    protocol: str = typer.Option(None, "--protocol", help="Reference protocol for every task (default: each benchmark's own)."),
+    split: str = typer.Option(None, "--split", help="POPE / CV-Bench split, as for `eval mllm`."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Requests per generate call."),
+    max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Cap on the protocol's generation budget."),
+    model_name: str = typer.Option(None, "--model-name", help="HTTP endpoint: the served model name."),
+    api_key: str = typer.Option(None, "--api-key", help="HTTP endpoint: bearer token (default: $OPENAI_API_KEY)."),
+    device: str = typer.Option("auto", "--device", help="Local model: cpu, cuda, cuda:N or auto."),
+) -> None:
+    """Run the openeyes tasks through lm-evaluation-harness (offline, lm_eval.simple_evaluate)."""
+    from openeyes.eval_mllm.lm_eval.run import LMEvalOptions, run_lm_eval
+
+    options = LMEvalOptions(limit=limit, protocol=protocol, split=split, batch_size=batch_size,
+                            max_new_tokens=max_new_tokens, device=device, model_name=model_name, api_key=api_key)
+    summary = run_lm_eval(model, [t.strip() for t in tasks.split(",") if t.strip()], data, out, options)
+    for task, metrics in summary.items():
+        shown = ", ".join(f"{k}={'n/a' if v is None else format(v, '.4f')}" for k, v in metrics.items())
+        typer.echo(f"{task}: {shown}")
+    typer.echo(f"results written to {out}")
 
 
 @app.command("compare")
