@@ -1,0 +1,88 @@
+"""Adaptive micro-batching: concurrent requests are grouped into one model call.
+
+A ``MicroBatcher`` owns one worker thread. ``await batcher.submit(item)`` queues an item; the
+worker takes whatever is queued (up to ``max_batch``), waiting at most ``max_wait_ms`` for more
+once the first item is there, calls ``fn(items) -> results`` once and resolves each future.
+A full queue answers 429 at once (``ApiError``), instead of letting latency grow unbounded.
+"""
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from openeyes.serving.errors import ApiError
+
+
+@dataclass
+class BatchPolicy:
+    max_batch: int = 32  # items per model call
+    max_wait_ms: float = 5.0  # how long the first item waits for company
+    max_queue: int = 1024  # queued items before new ones get 429
+
+
+class MicroBatcher:
+    """Run ``fn`` over batches of submitted items in a dedicated thread."""
+
+    def __init__(self, fn: Callable[[list[Any]], Sequence[Any]], policy: BatchPolicy, name: str = "batcher"):
+        self.fn = fn
+        self.policy = policy
+        self.name = name
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        self.batches = 0  # model calls made (for tests and metrics)
+        self.items = 0
+
+    async def submit(self, item: Any) -> Any:
+        return (await self.submit_many([item]))[0]
+
+    async def submit_many(self, items: list[Any]) -> list[Any]:
+        if self._queue.qsize() + len(items) > self.policy.max_queue:
+            raise ApiError(429, f"the {self.name} queue is full ({self.policy.max_queue} items); retry later")
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in items]
+        for item, future in zip(items, futures):
+            self._queue.put((item, future, loop))
+        return list(await asyncio.gather(*futures))
+
+    def _collect(self) -> list[tuple]:
+        batch = [self._queue.get()]
+        deadline = time.monotonic() + self.policy.max_wait_ms / 1000
+        while len(batch) < self.policy.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=max(remaining, 0)) if remaining > 0 else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._collect()
+            live = [entry for entry in batch if not entry[1].cancelled()]
+            if not live:
+                continue
+            try:
+                results = list(self.fn([item for item, _, _ in live]))
+                if len(results) != len(live):
+                    raise RuntimeError(f"{self.name}: {len(results)} results for {len(live)} items")
+                outcomes = [(future, loop, result, None) for (_, future, loop), result in zip(live, results)]
+            except BaseException as problem:  # hand the error to every waiting request
+                outcomes = [(future, loop, None, problem) for _, future, loop in live]
+            self.batches += 1
+            self.items += len(live)
+            for future, loop, result, problem in outcomes:
+                loop.call_soon_threadsafe(_resolve, future, result, problem)
+
+
+def _resolve(future: asyncio.Future, result: Any, problem: BaseException | None) -> None:
+    if future.done():
+        return
+    if problem is not None:
+        future.set_exception(problem)
+    else:
+        future.set_result(result)

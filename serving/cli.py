@@ -1,0 +1,57 @@
+"""``openeyes serve``: start the service (BentoML by default, or plain uvicorn with --standalone).
+
+A single-command typer app, so the root's ``serve`` entry runs it directly:
+``openeyes serve [--encoder ENC] [--mllm DIR] [--index DIR] [--host H] [--port P] [--api-key K] [--workers N]``.
+Options are handed to the service's worker processes as ``OPENEYES_SERVE_*`` variables.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from openeyes.errors import UserError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                  help="Serve embeddings, zero-shot, retrieval, VQA, OpenAI routes and the UI at /ui.")
+
+
+@app.command()
+def serve(
+    encoder: str = typer.Option("zoo:tiny-clip", help="encoder spec: zoo:NAME, artifact dir, HF dir/id or open_clip:..."),
+    mllm: str = typer.Option("auto", help="MLLM dir or zoo:NAME; 'auto' = zoo:tiny-llava when built; 'none' disables VQA"),
+    index: Optional[Path] = typer.Option(None, help="persistent retrieval index folder (in memory when omitted)"),
+    host: str = typer.Option("127.0.0.1", help="address to bind"),
+    port: int = typer.Option(3000, help="port to bind"),
+    api_key: Optional[str] = typer.Option(None, envvar="OPENEYES_SERVE_API_KEY", help="require 'Authorization: Bearer KEY'"),
+    workers: int = typer.Option(1, min=1, help="BentoML worker processes (each loads its own model copy)"),
+    ui: Optional[bool] = typer.Option(None, "--ui/--no-ui", help="mount the Gradio UI at /ui (default: on unless --api-key)"),
+    compare: list[str] = typer.Option([], help="extra encoder offered in the UI's compare tab (repeatable)"),
+    allow_host: list[str] = typer.Option([], help="host whose image URLs may be fetched (repeatable)"),
+    threads: Optional[int] = typer.Option(None, min=1, help="torch threads per worker"),
+    standalone: bool = typer.Option(False, help="run the same app with uvicorn, without BentoML"),
+) -> None:
+    from openeyes.serving.runtime import ServeConfig, resolve_mllm_spec
+    from openeyes.serving.settings import config_to_env
+    from openeyes.zoo_registry import resolve
+
+    resolve(encoder)  # an unbuilt zoo model or unknown name fails here, before any process starts
+    resolve_mllm_spec(mllm)
+    if index is not None and workers > 1:
+        raise UserError("--index with --workers > 1 would let several processes write one index; use --workers 1")
+    if not 0 < port < 65536:
+        raise UserError(f"--port must be 1..65535, got {port}")
+    config = ServeConfig(encoder=encoder, mllm=mllm, index_dir=str(index) if index else None, api_key=api_key,
+                         compare_encoders=list(compare), ui=(api_key is None) if ui is None else ui, torch_threads=threads)
+    config.limits.url_allow_hosts = list(allow_host)
+    env = {**os.environ, **config_to_env(config, workers), "BENTOML_DO_NOT_TRACK": os.environ.get("BENTOML_DO_NOT_TRACK", "true")}
+    if standalone:
+        command = [sys.executable, "-m", "openeyes.serving.standalone", "--host", host, "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "bentoml", "serve", "openeyes.serving.service:OpenEyes",
+                   "--host", host, "--port", str(port)]
+    sys.stdout.flush()
+    os.execvpe(command[0], command, env)

@@ -1,0 +1,108 @@
+"""ASGI middleware: request metrics, bearer auth, body-size and content-type checks.
+
+Plain ASGI (not ``BaseHTTPMiddleware``) so streaming responses pass through untouched. The
+body is read up to the limit and replayed to the app, so an oversized body is a clean 413
+whether or not it announced its ``Content-Length``.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any, Callable
+
+from openeyes.serving.errors import envelope
+from openeyes.serving.metrics import LATENCY, REQUESTS
+
+OPEN_PATHS = ("/livez", "/readyz", "/healthz")  # never need the API key
+UI_PREFIX = "/ui"
+MULTIPART_SUFFIX = "/upload"  # routes taking multipart/form-data; every other POST takes JSON
+
+
+async def send_error(send: Callable, status: int, message: str, param: str | None = None, headers: dict | None = None) -> None:
+    body = json.dumps(envelope(status, message, param)).encode()
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw_headers += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class GuardMiddleware:
+    """Metrics around everything; then auth, body size and media type for API routes."""
+
+    def __init__(self, app: Any, *, api_key: str | None, max_body_bytes: int, known_routes: set[str]):
+        self.app = app
+        self.key_digest = hashlib.sha256(api_key.encode()).digest() if api_key else None
+        self.max_body_bytes = max_body_bytes
+        self.known_routes = known_routes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        route = path if path in self.known_routes else ("/ui" if path.startswith(UI_PREFIX) else "other")
+        status_box = {"status": 500}
+        started = time.perf_counter()
+
+        async def send_recording(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status_box["status"] = message["status"]
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, send_recording, path)
+        finally:
+            REQUESTS.labels(route, str(status_box["status"])).inc()
+            LATENCY.labels(route).observe(time.perf_counter() - started)
+
+    async def _guarded(self, scope: dict, receive: Callable, send: Callable, path: str) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if self.key_digest is not None and path not in OPEN_PATHS and not self._authorized(headers):
+            await send_error(send, 401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
+                             headers={"www-authenticate": "Bearer"})
+            return
+        if scope.get("method") not in ("POST", "PUT", "PATCH") or path.startswith(UI_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await send_error(send, 413, f"request body is {declared} bytes; at most {self.max_body_bytes}")
+            return
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        wanted = "multipart/form-data" if path.endswith(MULTIPART_SUFFIX) else "application/json"
+        if media != wanted:
+            await send_error(send, 415, f"this route takes Content-Type {wanted}, got {media or 'none'!r}")
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await send_error(send, 413, f"request body exceeds {self.max_body_bytes} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        value = headers.get("authorization", "")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return False
+        return hmac.compare_digest(hashlib.sha256(token.strip().encode()).digest(), self.key_digest)

@@ -1,0 +1,300 @@
+"""The models behind the service as plain Python objects (no web framework), testable in process.
+
+``ServeConfig`` says what to serve; ``Runtime.load(config)`` loads the encoder, the optional
+MLLM and the retrieval index, and starts one micro-batcher per model call kind (image
+embeddings, text embeddings, generation). The HTTP layer (``serving.api``) and the Gradio UI
+(``serving.ui``) only call the async methods here.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from openeyes.errors import UserError
+from openeyes.serving.batching import BatchPolicy, MicroBatcher
+from openeyes.serving.errors import ApiError
+from openeyes.serving.limits import Limits
+
+DEFAULT_ENCODER = "zoo:tiny-clip"
+DEFAULT_MLLM = "zoo:tiny-llava"  # used only when that zoo model exists and is built
+AUTO = "auto"
+
+
+@dataclass
+class ServeConfig:
+    """What ``openeyes serve`` serves (every field has a CLI option and an env variable)."""
+
+    encoder: str = DEFAULT_ENCODER  # encoder spec (zoo:NAME, artifact dir, HF dir/id, open_clip:...)
+    mllm: str = AUTO  # MLLM directory, zoo:NAME, "auto" (the zoo's tiny-llava if built) or "none"
+    index_dir: str | None = None  # persistent retrieval index folder; None keeps the index in memory
+    api_key: str | None = None  # bearer token required on every non-health route when set
+    compare_encoders: list[str] = field(default_factory=list)  # extra encoders offered in the UI's compare tab
+    ui: bool = True  # mount the Gradio UI at /ui
+    limits: Limits = field(default_factory=Limits)
+    embed_batching: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_batch=64, max_wait_ms=5, max_queue=4096))
+    generate_batching: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_batch=8, max_wait_ms=10, max_queue=512))
+    torch_threads: int | None = None  # torch intra-op threads (None: torch's default)
+
+
+def resolve_mllm_spec(spec: str | None) -> str | None:
+    """``auto`` -> the zoo's tiny-llava when built, else None; ``none``/empty -> None."""
+    if spec is None or spec.strip().lower() in ("", "none", "off"):
+        return None
+    if spec == AUTO:
+        from openeyes.zoo_registry import entries
+
+        found = entries().get(DEFAULT_MLLM.split(":", 1)[1])
+        return str(found.path) if found is not None and found.built else None
+    from openeyes.zoo_registry import resolve
+
+    return resolve(spec)
+
+
+def encoder_fingerprint(spec: str) -> str:
+    """The card hash of an encoder artifact; for other specs a hash of the spec (marked as such)."""
+    from openeyes.artifacts import CARD_NAME, card_fingerprint, read_card
+    from openeyes.zoo_registry import resolve
+
+    path = Path(resolve(spec)).expanduser()
+    if (path / CARD_NAME).is_file():
+        return card_fingerprint(read_card(path, verify=False))
+    return "spec-" + hashlib.sha256(str(spec).encode()).hexdigest()[:16]
+
+
+class EncoderRuntime:
+    """An ``Encoder`` with numpy-in/numpy-out helpers: L2-normalized embeddings [B, D] float32."""
+
+    def __init__(self, spec: str):
+        import torch
+
+        from openeyes.encoders.loading import load_encoder
+
+        self.spec = spec
+        self.encoder = load_encoder(spec)
+        self.name = getattr(self.encoder, "name", None) or Path(spec).name
+        self.dim = int(self.encoder.embed_dim)
+        self.fingerprint = encoder_fingerprint(spec)
+        self.logit_scale = float(self.encoder.logit_scale.detach().exp().clamp(max=100.0))
+        self._torch = torch
+
+    def embed_images(self, images: Sequence[Any]) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            pixels = self.encoder.preprocess(list(images))  # [B, 3, S, S]
+            emb = self.encoder.encode_image(pixels)  # [B, D]
+            return torch.nn.functional.normalize(emb.float(), dim=-1).numpy()
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            tokens = self.encoder.tokenize(list(texts))  # {"input_ids": [B, L], ...}
+            emb = self.encoder.encode_text(tokens)  # [B, D]
+            return torch.nn.functional.normalize(emb.float(), dim=-1).numpy()
+
+    def probe(self) -> None:
+        """One tiny forward pass of each tower; raises when the model is unusable."""
+        from PIL import Image
+
+        image = self.embed_images([Image.new("RGB", (16, 16), (127, 127, 127))])
+        text = self.embed_texts(["probe"])
+        if not (np.isfinite(image).all() and np.isfinite(text).all()):
+            raise RuntimeError(f"encoder {self.name} produced non-finite embeddings")
+
+
+@dataclass
+class GenerationJob:
+    """One VQA/chat generation: the request (images + messages) and how to decode it."""
+
+    request: Any  # openeyes.mllm.protocol.GenerationRequest
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def params_key(self) -> tuple:
+        return (self.max_new_tokens, self.temperature, self.top_p, self.stop, self.seed)
+
+
+class MLLMRuntime:
+    """A ``TransformersMLLM`` with batched jobs (grouped by sampling params) and token streaming."""
+
+    def __init__(self, spec: str):
+        from openeyes.mllm.local import TransformersMLLM
+
+        self.spec = spec
+        self.mllm = TransformersMLLM.from_pretrained(spec)
+        self.name = self.mllm.name
+        self._lock = threading.Lock()  # generate() and stream() share one model
+
+    def generate_jobs(self, jobs: Sequence[GenerationJob]) -> list[str]:
+        groups: dict[tuple, list[int]] = {}
+        for position, job in enumerate(jobs):
+            groups.setdefault(job.params_key(), []).append(position)
+        answers: list[str] = [""] * len(jobs)
+        with self._lock:
+            for key, positions in groups.items():
+                first = jobs[positions[0]]
+                texts = self.mllm.generate([jobs[p].request for p in positions], max_new_tokens=first.max_new_tokens,
+                                           temperature=first.temperature, top_p=first.top_p, stop=list(first.stop),
+                                           seed=first.seed)
+                for position, text in zip(positions, texts):
+                    answers[position] = text
+        return answers
+
+    def stream(self, job: GenerationJob) -> Iterator[str]:
+        """Text pieces as the model produces them (one request, not batched)."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        mllm = self.mllm
+        inputs = mllm.encode([job.request])
+        streamer = TextIteratorStreamer(mllm.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        options: dict[str, Any] = dict(max_new_tokens=job.max_new_tokens, pad_token_id=mllm.tokenizer.pad_token_id,
+                                       eos_token_id=mllm.tokenizer.eos_token_id, streamer=streamer)
+        if job.temperature > 0:
+            options.update(do_sample=True, temperature=job.temperature, top_p=job.top_p, top_k=0)
+        else:
+            options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        failure: list[BaseException] = []
+
+        def produce() -> None:
+            try:
+                with self._lock, torch.inference_mode():
+                    if job.seed is not None:
+                        torch.manual_seed(job.seed)
+                    mllm.model.generate(**inputs, **options)
+            except BaseException as problem:  # surfaced to the consumer below
+                failure.append(problem)
+                streamer.end()
+
+        worker = threading.Thread(target=produce, daemon=True)
+        worker.start()
+        produced = ""
+        for piece in streamer:
+            if job.stop:
+                from openeyes.mllm.protocol import cut_at_stop
+
+                cut = cut_at_stop(produced + piece, job.stop)
+                if len(cut) < len(produced + piece):
+                    if len(cut) > len(produced):
+                        yield cut[len(produced):]
+                    break
+            produced += piece
+            if piece:
+                yield piece
+        worker.join()
+        if failure:
+            raise failure[0]
+
+    def probe(self) -> None:
+        from PIL import Image
+
+        from openeyes.mllm.protocol import as_request
+
+        self.generate_jobs([GenerationJob(as_request((Image.new("RGB", (16, 16)), "probe")), max_new_tokens=1)])
+
+
+class Runtime:
+    """Everything the routes need: models, index, batchers, limits, readiness."""
+
+    def __init__(self, config: ServeConfig):
+        self.config = config
+        self.limits = config.limits
+        self.encoder: EncoderRuntime | None = None
+        self.mllm: MLLMRuntime | None = None
+        self.mllm_spec: str | None = None
+        self.index = None
+        self._extra_encoders: dict[str, EncoderRuntime] = {}
+        self._image_batcher: MicroBatcher | None = None
+        self._text_batcher: MicroBatcher | None = None
+        self._generate_batcher: MicroBatcher | None = None
+
+    @classmethod
+    def load(cls, config: ServeConfig) -> "Runtime":
+        from openeyes.serving.index_store import IndexStore
+
+        if config.torch_threads:
+            import torch
+
+            torch.set_num_threads(config.torch_threads)
+        runtime = cls(config)
+        runtime.encoder = EncoderRuntime(config.encoder)
+        runtime.mllm_spec = resolve_mllm_spec(config.mllm)
+        if runtime.mllm_spec is not None:
+            runtime.mllm = MLLMRuntime(runtime.mllm_spec)
+        runtime.index = IndexStore.open(config.index_dir, dim=runtime.encoder.dim,
+                                        fingerprint=runtime.encoder.fingerprint, encoder_name=runtime.encoder.name)
+        encoder = runtime.encoder
+        runtime._image_batcher = MicroBatcher(encoder.embed_images, config.embed_batching, "image-embedding")
+        runtime._text_batcher = MicroBatcher(encoder.embed_texts, config.embed_batching, "text-embedding")
+        if runtime.mllm is not None:
+            runtime._generate_batcher = MicroBatcher(runtime.mllm.generate_jobs, config.generate_batching, "generation")
+        return runtime
+
+    # -- readiness -------------------------------------------------------------------------------
+    def probe(self) -> dict[str, str]:
+        """Run each model once; {component: "ok" | error text}."""
+        report = {}
+        for label, model in (("encoder", self.encoder), ("mllm", self.mllm)):
+            if model is None:
+                report[label] = "not configured"
+                continue
+            try:
+                model.probe()
+                report[label] = "ok"
+            except Exception as problem:  # readiness reports it; the probe must not crash the route
+                report[label] = f"failed: {problem}"
+        report["index"] = "ok" if self.index is not None else "not loaded"
+        return report
+
+    # -- batched model calls ----------------------------------------------------------------------
+    async def embed_images(self, images: list[Any]) -> np.ndarray:
+        rows = await self._image_batcher.submit_many(images)
+        return np.stack(rows)  # [B, D]
+
+    async def embed_texts(self, texts: list[str]) -> np.ndarray:
+        rows = await self._text_batcher.submit_many(texts)
+        return np.stack(rows)  # [B, D]
+
+    async def generate(self, job: GenerationJob) -> str:
+        self.require_mllm()
+        return await self._generate_batcher.submit(job)
+
+    def require_mllm(self) -> MLLMRuntime:
+        if self.mllm is None:
+            raise ApiError(503, "no MLLM is configured on this server: start it with --mllm DIR (an exported MLLM "
+                                "directory) to enable VQA and chat completions")
+        return self.mllm
+
+    async def zero_shot(self, images: list[Any], labels: list[str], templates: list[str]) -> np.ndarray:
+        """Probabilities [B, n_labels]: softmax(scale * cos(image, mean template embedding of each label))."""
+        prompts = [template.replace("{}", label) if "{}" in template else f"{template} {label}"
+                   for label in labels for template in templates]
+        text = (await self.embed_texts(prompts)).reshape(len(labels), len(templates), -1).mean(axis=1)  # [L, D]
+        text /= np.linalg.norm(text, axis=-1, keepdims=True) + 1e-12
+        image = await self.embed_images(images)  # [B, D]
+        logits = self.encoder.logit_scale * image @ text.T  # [B, L]
+        logits -= logits.max(axis=-1, keepdims=True)
+        probs = np.exp(logits)
+        return probs / probs.sum(axis=-1, keepdims=True)
+
+    def extra_encoder(self, spec: str) -> EncoderRuntime:
+        """Another encoder (UI compare tab), loaded once and cached."""
+        if self.encoder is not None and spec in (self.config.encoder, ""):
+            return self.encoder
+        if spec not in self._extra_encoders:
+            try:
+                self._extra_encoders[spec] = EncoderRuntime(spec)
+            except UserError as problem:
+                raise ApiError(400, str(problem), param="encoder") from None
+        return self._extra_encoders[spec]
+
+    def close(self) -> None:
+        if self.index is not None:
+            self.index.close()

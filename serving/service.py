@@ -1,0 +1,53 @@
+"""The BentoML service: ``bentoml serve openeyes.serving.service:OpenEyes``.
+
+The whole HTTP API (``serving.api``, plus the Gradio UI at ``/ui``) is one FastAPI app
+mounted with ``bentoml.asgi_app``; the service instance loads the models into it
+(``Runtime.load``) in each worker. BentoML's own ``/livez``, ``/readyz`` (which calls
+``__is_ready__``: a real forward pass of each model) and ``/metrics`` (Prometheus, including
+this package's ``openeyes_*`` metrics) serve health. Configuration comes from the
+``OPENEYES_SERVE_*`` environment variables (``serving.settings``), which ``openeyes serve`` sets.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import bentoml
+
+import openeyes  # noqa: F401  (CPU-torchvision fix before transformers' image processors)
+from openeyes.serving.api import AppState, build_app
+from openeyes.serving.settings import config_from_env, workers_from_env
+
+log = logging.getLogger("openeyes.serving")
+CONFIG = config_from_env()
+STATE = AppState()
+api_app = build_app(STATE, api_key=CONFIG.api_key, max_body_bytes=CONFIG.limits.max_body_bytes, own_metrics=False)
+if CONFIG.ui:
+    from openeyes.serving.ui import mount_ui
+
+    mount_ui(api_app, STATE, CONFIG)
+
+
+@bentoml.service(name="openeyes", workers=workers_from_env(),
+                 traffic={"timeout": int(CONFIG.limits.request_timeout_s) + 10})
+@bentoml.asgi_app(api_app, path="/")
+class OpenEyes:
+    """Embeddings, zero-shot, retrieval, VQA and OpenAI-compatible routes over the openeyes runtimes."""
+
+    def __init__(self) -> None:
+        from openeyes.serving.runtime import Runtime
+
+        STATE.runtime = Runtime.load(CONFIG)
+        self._ready_at = 0.0
+        self._ready = False
+
+    def __is_ready__(self) -> bool:
+        if STATE.runtime is None:
+            return False
+        if time.time() - self._ready_at > 2.0:  # probe at most every 2 s
+            report = STATE.runtime.probe()
+            self._ready = not any(v.startswith("failed") for v in report.values())
+            self._ready_at = time.time()
+            if not self._ready:
+                log.error("readiness probe failed: %s", report)
+        return self._ready

@@ -1,0 +1,144 @@
+"""A corpus of bad requests over real HTTP: every one gets a 4xx with the error envelope and a
+clear message (never a 5xx), and the service stays healthy. Also auth and the no-MLLM 503."""
+import base64
+import io
+import struct
+import zlib
+
+import httpx
+import pytest
+
+from conftest import data_uri, png_bytes
+
+GOOD = png_bytes(seed=3)
+
+
+def png_bomb(side=60_000) -> bytes:
+    """A valid PNG header declaring side x side pixels (3.6 gigapixels) over a few KB of zeros."""
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 200_000)) + chunk(b"IEND", b"")
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def jpeg_bytes(size=(32, 32)) -> bytes:
+    return png_bytes(size=size, fmt="JPEG")
+
+
+def tiff_bytes() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(buffer, format="TIFF")
+    return buffer.getvalue()
+
+
+def huge_png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (5000, 5000)).save(buffer, format="PNG")  # 25 MP > 16.7 MP limit, small on the wire
+    return buffer.getvalue()
+
+
+MESSAGES = lambda url: [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "hi"}]}]
+
+# (name, method, path, request kwargs, expected status)
+CORPUS = [
+    ("corrupt image bytes", "post", "/embed/images", {"json": {"images": [b64(b"this is not an image at all")]}}, 400),
+    ("truncated png", "post", "/embed/images", {"json": {"images": [b64(GOOD[: len(GOOD) // 2])]}}, 400),
+    ("truncated jpeg", "post", "/embed/images", {"json": {"images": [b64(jpeg_bytes()[:300])]}}, 400),
+    ("zero-byte image", "post", "/embed/images", {"json": {"images": [""]}}, 400),
+    ("zero-byte data uri", "post", "/embed/images", {"json": {"images": ["data:image/png;base64,"]}}, 400),
+    ("1x1 image", "post", "/embed/images", {"json": {"images": [b64(png_bytes(size=(1, 1)))]}}, 400),
+    ("huge image", "post", "/embed/images", {"json": {"images": [b64(huge_png())]}}, 413),
+    ("png bomb", "post", "/embed/images", {"json": {"images": [b64(png_bomb())]}}, 413),
+    ("png bomb upload", "post", "/embed/images/upload", {"files": {"files": ("b.png", png_bomb(), "image/png")}}, 413),
+    ("tiff not allowed", "post", "/embed/images", {"json": {"images": [b64(tiff_bytes())]}}, 400),
+    ("text data uri", "post", "/embed/images", {"json": {"images": ["data:text/plain;base64," + b64(b"hello")]}}, 415),
+    ("data uri without base64", "post", "/embed/images", {"json": {"images": ["data:image/png,rawbytes"]}}, 400),
+    ("invalid base64", "post", "/embed/images", {"json": {"images": ["!!!not base64***"]}}, 400),
+    ("url not allow-listed", "post", "/embed/images", {"json": {"images": ["http://127.0.0.1:1/x.png"]}}, 400),
+    ("too many images", "post", "/embed/images", {"json": {"images": [b64(GOOD)] * 33}}, 413),
+    ("no images", "post", "/embed/images", {"json": {"images": []}}, 400),
+    ("wrong content type", "post", "/embed/texts", {"content": b'{"texts": ["a"]}', "headers": {"content-type": "text/plain"}}, 415),
+    ("json to an upload route", "post", "/embed/images/upload", {"json": {"files": []}}, 415),
+    ("no content type", "post", "/embed/texts", {"content": b'{"texts": ["a"]}'}, 415),
+    ("malformed json", "post", "/embed/texts", {"content": b'{"texts": [', "headers": {"content-type": "application/json"}}, 400),
+    ("non-utf8 body", "post", "/embed/texts", {"content": b'{"texts": ["\xff\xfe\xfa"]}', "headers": {"content-type": "application/json"}}, 400),
+    ("empty text", "post", "/embed/texts", {"json": {"texts": [""]}}, 400),
+    ("blank text", "post", "/embed/texts", {"json": {"texts": ["   "]}}, 400),
+    ("100k-char text", "post", "/embed/texts", {"json": {"texts": ["x" * 100_000]}}, 400),
+    ("no texts", "post", "/embed/texts", {"json": {"texts": []}}, 400),
+    ("texts wrong type", "post", "/embed/texts", {"json": {"texts": "a single string"}}, 422),
+    ("texts of numbers", "post", "/embed/texts", {"json": {"texts": [1, 2]}}, 422),
+    ("unknown field", "post", "/embed/texts", {"json": {"texts": ["a"], "bogus": 1}}, 422),
+    ("missing field", "post", "/embed/texts", {"json": {}}, 422),
+    ("body is a list", "post", "/embed/texts", {"json": ["a"]}, 422),
+    ("negative top_k", "post", "/index/search", {"json": {"text": "a", "top_k": -1}}, 422),
+    ("zero top_k", "post", "/index/search", {"json": {"text": "a", "top_k": 0}}, 422),
+    ("huge top_k", "post", "/index/search", {"json": {"text": "a", "top_k": 10**9}}, 422),
+    ("top_k as string", "post", "/index/search", {"json": {"text": "a", "top_k": "ten"}}, 422),
+    ("search with two queries", "post", "/index/search", {"json": {"text": "a", "image": b64(GOOD)}}, 400),
+    ("vector from another encoder", "post", "/index/search", {"json": {"vector": [0.1] * 24, "fingerprint": "someone-else"}}, 400),
+    ("index add without content", "post", "/index/add", {"json": {"items": [{"id": "x"}]}}, 400),
+    ("index add vector wrong dim", "post", "/index/add", {"json": {"items": [{"vector": [1.0, 2.0]}]}}, 400),
+    ("index delete empty", "post", "/index/delete", {"json": {"ids": []}}, 400),
+    ("classify no labels", "post", "/classify", {"json": {"images": [b64(GOOD)], "labels": []}}, 400),
+    ("vqa negative max_new_tokens", "post", "/vqa", {"json": {"image": b64(GOOD), "question": "q", "max_new_tokens": -5}}, 422),
+    ("vqa huge max_new_tokens", "post", "/vqa", {"json": {"image": b64(GOOD), "question": "q", "max_new_tokens": 10**6}}, 422),
+    ("vqa empty question", "post", "/vqa", {"json": {"image": b64(GOOD), "question": ""}}, 400),
+    ("chat with bad image", "post", "/v1/chat/completions", {"json": {"messages": MESSAGES("data:image/png;base64," + b64(b"junk"))}}, 400),
+    ("chat with remote url", "post", "/v1/chat/completions", {"json": {"messages": MESSAGES("https://example.com/cat.png")}}, 400),
+    ("chat with no messages", "post", "/v1/chat/completions", {"json": {"messages": []}}, 400),
+    ("chat bad role", "post", "/v1/chat/completions", {"json": {"messages": [{"role": "robot", "content": "hi"}]}}, 422),
+    ("chat n=2", "post", "/v1/chat/completions", {"json": {"messages": [{"role": "user", "content": "hi"}], "n": 2}}, 422),
+    ("embeddings empty list", "post", "/v1/embeddings", {"json": {"input": []}}, 400),
+    ("embeddings token ids", "post", "/v1/embeddings", {"json": {"input": [[1, 2, 3]]}}, 422),
+    ("body over limit", "post", "/embed/texts", {"content": b"{" + b" " * (17 * 1024 * 1024) + b"}", "headers": {"content-type": "application/json"}}, 413),
+    ("unknown route", "get", "/nope", {}, 404),
+    ("wrong method", "get", "/embed/texts", {}, 405),
+]
+
+
+@pytest.mark.parametrize("name,method,path,kwargs,expected", CORPUS, ids=[c[0] for c in CORPUS])
+def test_bad_request_gets_clear_4xx(server, name, method, path, kwargs, expected):
+    with server.client() as client:
+        response = getattr(client, method)(path, **kwargs)
+    assert response.status_code == expected, (name, response.status_code, response.text[:300])
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and len(error["message"]) > 10
+
+
+def test_corpus_is_big_enough_and_service_healthy_after(server):
+    assert len(CORPUS) >= 30
+    with server.client() as client:
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/embed/texts", json={"texts": ["still fine"]}).status_code == 200
+
+
+def test_api_key_guards_everything_but_health(locked_server):
+    with locked_server.client() as anonymous:
+        assert anonymous.get("/livez").status_code == 200 and anonymous.get("/readyz").status_code == 200
+        for path in ("/v1/models", "/index/count"):
+            response = anonymous.get(path)
+            assert response.status_code == 401 and response.json()["error"]["type"] == "authentication"
+        assert anonymous.post("/embed/texts", json={"texts": ["a"]}).status_code == 401
+        wrong = anonymous.post("/embed/texts", json={"texts": ["a"]}, headers={"authorization": "Bearer sesamE"})
+        assert wrong.status_code == 401
+        assert anonymous.post("/embed/texts", json={"texts": ["a"]}, headers={"authorization": "Basic sesame"}).status_code == 401
+    with locked_server.client(authorization="Bearer sesame") as client:
+        assert client.post("/embed/texts", json={"texts": ["a"]}).status_code == 200
+
+
+def test_without_mllm_vqa_and_chat_answer_503(locked_server):
+    with locked_server.client(authorization="Bearer sesame") as client:
+        vqa = client.post("/vqa", json={"image": b64(GOOD), "question": "what?"})
+        chat = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+        for response in (vqa, chat):
+            assert response.status_code == 503 and "--mllm" in response.json()["error"]["message"]
+        assert [m["id"] for m in client.get("/v1/models").json()["data"]] == ["tiny-clip"]

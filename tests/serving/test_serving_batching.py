@@ -1,0 +1,46 @@
+"""Adaptive micro-batching: concurrent submissions share model calls; a full queue is a 429."""
+import asyncio
+import threading
+
+import pytest
+
+from openeyes.serving.batching import BatchPolicy, MicroBatcher
+from openeyes.serving.errors import ApiError
+
+
+def test_concurrent_items_are_batched_and_results_stay_in_order():
+    sizes = []
+
+    def double(items):
+        sizes.append(len(items))
+        return [2 * x for x in items]
+
+    batcher = MicroBatcher(double, BatchPolicy(max_batch=16, max_wait_ms=50, max_queue=1000))
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(i) for i in range(64)))
+
+    assert asyncio.run(main()) == [2 * i for i in range(64)]
+    assert max(sizes) > 1 and max(sizes) <= 16 and sum(sizes) == 64 and len(sizes) < 64
+
+
+def test_errors_reach_every_waiter_and_full_queue_is_429():
+    gate = threading.Event()
+
+    def slow(items):
+        gate.wait(5)
+        raise ValueError("model failed")
+
+    batcher = MicroBatcher(slow, BatchPolicy(max_batch=1, max_wait_ms=0, max_queue=3))
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit_many([1, 2, 3]))
+        await asyncio.sleep(0.2)  # the worker holds item 1; items 2 and 3 wait in the queue
+        with pytest.raises(ApiError) as full:
+            await batcher.submit_many([4, 5])
+        gate.set()
+        with pytest.raises(ValueError, match="model failed"):
+            await first
+        return full.value.status
+
+    assert asyncio.run(main()) == 429

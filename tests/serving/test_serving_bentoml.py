@@ -1,0 +1,50 @@
+"""``openeyes serve`` under BentoML (the production path): readiness probes the models, routes,
+the Gradio page at /ui, Prometheus metrics, the envelope; and the CLI's early user errors."""
+import subprocess
+import sys
+
+import pytest
+
+from conftest import LiveServer, data_uri, free_port, png_bytes, server_env
+
+CLI = "from openeyes.serving.cli import app; app()"
+
+
+@pytest.fixture(scope="module")
+def bento(artifacts, tmp_path_factory):
+    port = free_port()
+    command = ["nice", "-n", "19", sys.executable, "-c", CLI, "--encoder", artifacts["encoder"], "--mllm", artifacts["mllm"],
+               "--index", str(tmp_path_factory.mktemp("bento-index") / "idx"), "--port", str(port), "--threads", "1"]
+    live = LiveServer(command, server_env(), port, timeout=120)
+    yield live
+    live.stop()
+
+
+def test_bentoml_service_serves_routes_ui_and_metrics(bento):
+    with bento.client() as client:
+        assert client.get("/readyz").status_code == 200 and client.get("/livez").status_code == 200
+        out = client.post("/embed/images", json={"images": [data_uri(png_bytes())]}).json()
+        assert out["model"] == "tiny-clip" and len(out["embeddings"][0]) == out["dim"]
+        answer = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3})
+        assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["role"] == "assistant"
+        assert client.post("/index/add", json={"items": [{"id": "a", "text": "a red circle"}]}).json()["count"] == 1
+        bad = client.post("/embed/texts", json={"texts": [""]})
+        assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request"
+        page = client.get("/ui/")
+        assert page.status_code == 200 and "gradio" in page.text.lower() and len(page.text) > 10_000
+        assert "openeyes_requests_total" in client.get("/metrics").text
+        assert "/v1/chat/completions" in client.get("/openapi.json").json()["paths"]
+
+
+def test_cli_refuses_bad_options_before_starting(artifacts):
+    code = ("import sys\nfrom openeyes.errors import UserError\nfrom openeyes.serving.cli import app\n"
+            "try:\n    app(standalone_mode=False)\nexcept UserError as e:\n    print('error:', e, file=sys.stderr)\n    sys.exit(2)")
+
+    def run(*args):
+        return subprocess.run(["nice", "-n", "19", sys.executable, "-c", code, *args], capture_output=True, text=True,
+                              env=server_env(), timeout=60)
+
+    unbuilt = run("--encoder", "zoo:no-such-model")
+    assert unbuilt.returncode == 2 and "no-such-model" in unbuilt.stderr
+    many = run("--encoder", artifacts["encoder"], "--index", str(artifacts["root"] / "i"), "--workers", "2")
+    assert many.returncode == 2 and "--workers 1" in many.stderr
