@@ -35,6 +35,7 @@ FALLBACK_SUBAPPS = {
     "train": "openeyes.training.cli:app",
     "eval": "openeyes.eval_mllm.cli:app",
     "integrate": "openeyes.integrations.cli:app",
+    "serve": "openeyes.serving.cli:app",
 }
 
 
