@@ -1,5 +1,6 @@
-# The two commands of README.md: `make demo` (set up, then run the main job on the embedded
-# defaults) and `make test` (set up, then run the tests). Both create .venv on first use.
+# The two commands of README.md: `make serve` (set up, then serve the embedded default models)
+# and `make test` (set up, then run the tests). Both create .venv on first use. `make demo` runs
+# the scripted CLI flow (world export + encoder benchmarks) instead of the service.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export BENTOML_DO_NOT_TRACK := true
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast wheel-check clean
+.PHONY: setup serve demo test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -26,7 +27,12 @@ $(VENV)/.installed: pyproject.toml setup.py
 	$(BIN)/python -c "import openeyes, torchvision, open_clip; print('openeyes environment ready')"
 	touch $@
 
-# The main job until the service lands: a world export, then the embedded tiny CLIP scored on it.
+HOST ?= 127.0.0.1
+PORT ?= 3000
+serve: setup
+	$(BIN)/openeyes serve --host $(HOST) --port $(PORT)
+
+# The scripted flow: a world export, then the embedded tiny CLIP scored on it.
 DEMO_OUT ?= out/demo
 demo: setup
 	$(BIN)/openeyes world generate --out $(DEMO_OUT)/world --seed 1 --n 1080 --size 64
