@@ -13,6 +13,8 @@ Batch format (the trainer's collate, every objective reads the same):
 """
 from __future__ import annotations
 
+import abc
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,13 +65,14 @@ class FeatureCache:
         return self._memo("g_text_embeds", lambda: gather_with_grad(self.text_embeds()))
 
 
-class Objective(nn.Module):
+class Objective(nn.Module, abc.ABC):
     """Base class: subclasses set ``name`` and implement ``forward``."""
 
     name: str = "objective"
 
+    @abc.abstractmethod
     def forward(self, encoder: nn.Module, batch: dict[str, Any], cache: FeatureCache) -> dict[str, torch.Tensor]:
-        raise NotImplementedError  # abstract: every registered objective overrides it
+        """Named, unweighted loss terms for this batch."""
 
     def on_step_end(self, encoder: nn.Module) -> None:
         """Called after each optimizer step (EMA updates, temperature clamping)."""
