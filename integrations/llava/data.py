@@ -14,7 +14,6 @@ and -100 everywhere else (prompt, image tokens, padding). Batches are right-padd
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from openeyes.datasets.common import load_image, resolve_image
+from openeyes.datasets.llava import load_llava_json
 from openeyes.errors import UserError
 from openeyes.integrations.llava.chat import IMAGE_TOKEN, conversation_segments, llava_turns_to_messages
 
@@ -72,12 +72,7 @@ def read_conversations(path: str | Path, *, stage: int, image_folder: str | Path
                        check_files: bool = True, limit: int | None = None) -> ConversationDataset:
     """LLaVA JSON -> dataset; stage 1 keeps the first (human, gpt) exchange, stage 2 every turn."""
     path = find_stage_json(path, stage)
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as problem:
-        raise UserError(f"LLaVA JSON {path} is not valid JSON: {problem}")
-    if not isinstance(rows, list):
-        raise UserError(f"LLaVA JSON {path}: expected a list of conversations at the top level")
+    rows = load_llava_json(path)
     root = Path(image_folder) if image_folder else (path.parent / "images" if (path.parent / "images").is_dir() else path.parent)
     records, skipped = [], 0
     for number, row in enumerate(rows[:limit] if limit else rows):

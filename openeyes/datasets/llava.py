@@ -19,17 +19,23 @@ from openeyes.errors import UserError
 ASSISTANT_ROLES = ("gpt", "assistant")
 
 
+def load_llava_json(path: Path) -> list:
+    """The top-level list of conversations of a LLaVA JSON file; a UserError naming the file otherwise."""
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as problem:
+        raise UserError(f"LLaVA JSON {path} is not valid JSON: {problem}")
+    if not isinstance(rows, list):
+        raise UserError(f"LLaVA JSON {path}: expected a list of conversations at the top level")
+    return rows
+
+
 def read_llava_pretrain(path: str | Path, image_folder: str | Path | None = None,
                         check_files: bool = True) -> ImageTextDataset:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"LLaVA JSON {path} not found")
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as problem:
-        raise UserError(f"LLaVA JSON {path} is not valid JSON: {problem}")
-    if not isinstance(rows, list):
-        raise UserError(f"LLaVA JSON {path}: expected a list of conversations at the top level")
+    rows = load_llava_json(path)
     root = Path(image_folder) if image_folder is not None else path.parent
     records, skipped = [], 0
     for number, row in enumerate(rows):
