@@ -34,11 +34,12 @@ def test_request_shape_and_answers(server, client):
     prompts = ["What is it?", "Is there a circle in the image?", "hi"]
     outputs = mllm.generate([(_image(i), p) for i, p in enumerate(prompts)], max_new_tokens=7)
     assert outputs == [f"len={len(p)}" for p in prompts]
-    body = server.seen[0]
+    assert len(server.seen) == len(prompts)
+    # requests go out concurrently, so find the first prompt's request by its text part
+    (body,) = [b for b in server.seen if b["messages"][0]["content"][-1] == {"type": "text", "text": prompts[0]}]
     assert body["model"] == "echo-model" and body["max_tokens"] == 7 and body["temperature"] == 0.0
     assert "stop" not in body and "top_p" not in body
-    image_part, text_part = body["messages"][0]["content"]
-    assert text_part == {"type": "text", "text": prompts[0]}
+    image_part, _ = body["messages"][0]["content"]
     uri = image_part["image_url"]["url"]
     assert image_part["type"] == "image_url" and uri.startswith("data:image/png;base64,")
     decoded = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
