@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from openeyes.errors import UserError
+from openeyes.jsonl import iter_jsonl_objects
 
 HF_DISK_MARKERS = ("dataset_dict.json", "state.json")
 DEFAULT_IMAGE_CACHE = Path(tempfile.gettempdir()) / "openeyes-mllm-images"
@@ -41,19 +42,7 @@ class Row:
 
 
 def read_jsonl(path: Path) -> list[Row]:
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as problem:
-                raise UserError(f"{path} line {number}: not valid JSON ({problem.msg})")
-            if not isinstance(value, dict):
-                raise UserError(f"{path} line {number}: expected a JSON object, found {type(value).__name__}")
-            rows.append(Row(value, f"{path} line {number}"))
-    return rows
+    return [Row(value, where) for where, value in iter_jsonl_objects(path)]
 
 
 def read_json_or_jsonl(path: Path) -> list[Row]:

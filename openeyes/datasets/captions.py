@@ -10,11 +10,11 @@ open_clip's CSV convention); image paths are relative to the file's folder unles
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from openeyes.datasets.common import ImageTextDataset, ImageTextRecord, require_text, resolve_image
 from openeyes.errors import UserError
+from openeyes.jsonl import iter_jsonl_objects
 
 
 def read_captions(path: str | Path, image_column: str = "image", text_column: str = "caption",
@@ -26,7 +26,7 @@ def read_captions(path: str | Path, image_column: str = "image", text_column: st
         raise UserError(f"caption file {path} not found")
     root = Path(image_root) if image_root is not None else path.parent
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        rows = _jsonl_rows(path)
+        rows = iter_jsonl_objects(path)
     elif path.suffix.lower() in (".csv", ".tsv"):
         rows = _csv_rows(path, delimiter or ("\t" if path.suffix.lower() == ".tsv" else ","))
     else:
@@ -41,21 +41,6 @@ def read_captions(path: str | Path, image_column: str = "image", text_column: st
     if not records:
         raise UserError(f"caption file {path} has no rows")
     return ImageTextDataset(records, path)
-
-
-def _jsonl_rows(path: Path):
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path} line {number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as problem:
-                raise UserError(f"{where}: not valid JSON ({problem.msg})")
-            if not isinstance(row, dict):
-                raise UserError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            yield where, row
 
 
 def _csv_rows(path: Path, delimiter: str):
