@@ -149,16 +149,9 @@ def load_items(module: Any, data: Path, options: MLLMEvalOptions) -> list[Any]:
 
 
 def artifact_predictions(scored: list[dict[str, Any]], extra: dict[str, str]) -> list[dict[str, Any]]:
-    """The results artifact's predictions.jsonl: scored records (a ``split`` already inside a
-    qualified id such as ``"random:1"`` is dropped, so ``eval score`` reads the file back), then
-    generated outputs outside this run's items (kept for later runs)."""
-    records = []
-    for record in scored:
-        split = record.get("split")
-        if split is not None and str(record["id"]).startswith(f"{split}:"):
-            record = {k: v for k, v in record.items() if k != "split"}
-        records.append(record)
-    return records + [{"id": key, "output": text} for key, text in extra.items()]
+    """The results artifact's predictions.jsonl: the scored records (``eval score`` reads them back
+    as they are), then generated outputs outside this run's items (kept for later runs)."""
+    return list(scored) + [{"id": key, "output": text} for key, text in extra.items()]
 
 
 def run_benchmark(mllm: Any, name: str, data: Path, out: Path, options: MLLMEvalOptions, processes: Processes,

@@ -140,3 +140,30 @@ def export_original_command(
     export_original(mllm, out, full=full)
     typer.echo(f"wrote {out}/mm_projector.bin (use --vision_tower {out}/vision_tower --pretrain_mm_mlp_adapter "
                f"{out}/mm_projector.bin)")
+
+
+@app.command("tiny-lm", context_settings={"allow_extra_args": True})
+def tiny_lm_command(
+    config: Path = typer.Option(..., help="YAML config (TinyLMTrainConfig), e.g. zoo/tiny-lm/train.yaml"),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. trainer.steps=100"),
+):
+    """Train the embedded tiny causal LM (tokenizer + Llama) from scratch on LLaVA JSON text."""
+    from openeyes.config import load_config
+    from openeyes.integrations.llava.tiny_lm_recipe import TinyLMTrainConfig, train_tiny_lm
+
+    result = train_tiny_lm(load_config(TinyLMTrainConfig, config, list(overrides or [])))
+    typer.echo(f"wrote {result}")
+
+
+@app.command("world-mix")
+def world_mix_command(
+    world: Path = typer.Option(..., help="world export with llava_instruct and the benchmark exports"),
+    out: Path = typer.Option(..., help="the instruction-mix JSON to write (images relative to --world)"),
+    per_benchmark: Optional[int] = typer.Option(None, help="at most this many rows per benchmark (seeded subset)"),
+    seed: int = typer.Option(0, help="subset and shuffle seed"),
+):
+    """Instruction mix for stage 2: world conversations + benchmark-format questions (training seeds only)."""
+    from openeyes.integrations.llava.world_mix import build_world_mix
+
+    counts = build_world_mix(world, out, per_benchmark=per_benchmark, seed=seed)
+    typer.echo(f"wrote {out} ({', '.join(f'{k} {v}' for k, v in counts.items())})")

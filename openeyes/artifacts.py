@@ -18,7 +18,7 @@ from typing import Any
 from openeyes.errors import UserError
 
 CARD_NAME = "openeyes.json"
-KINDS = ("encoder", "prior", "mllm", "results", "index")
+KINDS = ("encoder", "prior", "mllm", "lm", "results", "index")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".npy", ".faiss")
 
 

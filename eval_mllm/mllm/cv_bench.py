@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from openeyes.errors import UserError
-from openeyes.eval_mllm.mllm.predictions import collect_outputs, qualify_ids
+from openeyes.eval_mllm.mllm.predictions import collect_outputs, require_unique_ids
 from openeyes.eval_mllm.mllm.protocol import (
     GREEDY_512, GREEDY_1024, Protocol, pick_protocol, prompt_request, ratio,
 )
@@ -42,7 +42,7 @@ ANSWER_PATTERN = re.compile(r"^\(([A-Z])\)$")
 
 @dataclass(frozen=True)
 class CVBenchItem:
-    id: Any                      # idx, or "<type>:<idx>" when idx restarts per file
+    id: Any                      # idx: unique over the whole benchmark (test_2d and test_3d together)
     idx: Any
     type: str                    # 2D | 3D
     task: str                    # Count | Relation | Depth | Distance
@@ -128,14 +128,9 @@ def load(data_dir: str | Path, split: str | None = None, image_cache: Path | Non
     fields = [f for f in fields if split == "all" or f[1] == split]
     if not fields:
         raise UserError(f"{root}: no CV-Bench items found for split {split!r}")
-    seen: dict[tuple[str, str], str] = {}
-    for f in fields:
-        key = (f[1], str(f[0]))
-        if key in seen:
-            raise UserError(f"{f[-1]}: idx {f[0]} repeats ({seen[key]})")
-        seen[key] = f[-1]
-    ids = qualify_ids([f[0] for f in fields], [f[1] for f in fields])
-    return [CVBenchItem(item_id, *f) for item_id, f in zip(ids, fields)]
+    require_unique_ids([f[0] for f in fields], [f[-1] for f in fields], "idx",
+                       "; CV-Bench numbers its items once over test_2d and test_3d together")
+    return [CVBenchItem(f[0], *f) for f in fields]
 
 
 # ---- prompts and parsers -------------------------------------------------------------------

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from openeyes.errors import UserError
-from openeyes.eval_mllm.mllm.predictions import collect_outputs, id_key, qualify_ids
+from openeyes.eval_mllm.mllm.predictions import collect_outputs, id_key, qualified_id
 from openeyes.eval_mllm.mllm.protocol import GREEDY_128, Protocol, pick_protocol, prompt_request, ratio
 from openeyes.eval_mllm.mllm.tables import Row, find_tables, is_hf_disk_dir, read_table, resolve_image
 
@@ -37,7 +37,7 @@ SUFFIX = "\nAnswer the question using a single word or phrase."
 
 @dataclass(frozen=True)
 class POPEItem:
-    id: Any                      # question_id, or "<split>:<question_id>" when ids repeat across splits
+    id: str                      # "<split>:<question_id>" (question_id restarts in every split file)
     question_id: Any
     split: str                   # random | popular | adversarial
     question: str
@@ -48,6 +48,11 @@ class POPEItem:
     @property
     def images(self) -> list[Path]:
         return [self.image]
+
+    @property
+    def raw_id(self) -> Any:
+        """The id as the data writes it; a prediction may use it alone where it names one item."""
+        return self.question_id
 
 
 # ---- loading -------------------------------------------------------------------------------
@@ -139,8 +144,7 @@ def load(data_dir: str | Path, split: str | None = None, image_dir: str | Path |
             image_value = row.require("image_source")
         image = find_image(image_value, row.where, image_cache)
         parsed.append((question_id, name, question, label, image, row.where))
-    ids = qualify_ids([p[0] for p in parsed], [p[1] for p in parsed])
-    return [POPEItem(item_id, *fields) for item_id, fields in zip(ids, parsed)]
+    return [POPEItem(qualified_id(fields[1], fields[0]), *fields) for fields in parsed]
 
 
 # ---- prompts and parsers -------------------------------------------------------------------

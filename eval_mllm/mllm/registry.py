@@ -45,7 +45,7 @@ def score_predictions(bench: str, data: str | Path, predictions: str | Path, pro
     chosen = module.get_protocol(protocol)         # an unknown protocol fails before any loading
     read = read_predictions(predictions)
     items = module.load(data, split=split, **load_options)
-    outputs = match_to_items(read, (item.id for item in items))
+    outputs = match_to_items(read, items)
     scored = module.score(items, outputs, chosen.name)
     scored["missing"] = scored["counts"]["missing"]
     scored["data"] = {"path": str(data), "split": split, "items": len(items)}

@@ -25,6 +25,27 @@ def test_mean_and_sample_std_over_repeats(tmp_path):
     assert "| A (n=3) | 0.400 ± 0.200 |" in table and "| B (n=1) | 0.500 |" in table
 
 
+def test_cli_writes_markdown_json_and_png_plots(tmp_path, capsys):
+    from PIL import Image
+
+    from openeyes.cli import main
+
+    for label, values in (("base", (0.25, 0.5)), ("saco", (0.5, 0.75))):
+        _write(tmp_path / label / "pope", "pope", {"mean_f1": values[0], "accuracy": values[1]}, name=label)
+        _write(tmp_path / label / "mmvp", "mmvp", {"pair_accuracy": values[0]}, name=label)
+    out = tmp_path / "cmp"
+    assert main(["eval", "compare", f"base={tmp_path / 'base'}", f"saco={tmp_path / 'saco'}", "--out", str(out)]) == 0
+    table = (out / "comparison.md").read_text()
+    assert "| base (n=1) | 0.250 | 0.250 |" in table and "| saco (n=1) | 0.500 | 0.500 |" in table
+    assert "![pope](pope.png)" in table and "| saco (n=1) | 0.500 | 0.500 |" in capsys.readouterr().out
+    assert json.loads((out / "comparison.json").read_text())["cells"]["saco"]["pope/mean_f1"]["mean"] == 0.5
+    plots = sorted(out.glob("*.png"))
+    assert [p.name for p in plots] == ["mmvp.png", "pope.png"]
+    for path in plots:
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.width > 100 and image.height > 100
+
+
 def test_missing_run_folder_is_user_error(tmp_path):
     with pytest.raises(UserError, match="not found"):
         compare([str(tmp_path / "nope")], tmp_path / "out")

@@ -23,13 +23,14 @@ def _clip(tokenizer, width=64, layers=2, name="tiny-clip"):
 
 @pytest.fixture(scope="session")
 def encoder_dirs(caption_tokenizer, tmp_path_factory):
-    """{name: artifact dir}: two CLIPs of width 64, one of width 32, one SigLIP."""
+    """{name: artifact dir}: two CLIPs of width 64 (2 layers), one of width 32, one of 1 layer, one SigLIP."""
     from openeyes.encoders.artifact import save_encoder_artifact
     from openeyes.encoders.tiny import build_tiny_siglip
 
     root = tmp_path_factory.mktemp("encoders")
     encoders = {"clip": _clip(caption_tokenizer), "clip_b": _clip(caption_tokenizer, name="b"),
-                "clip_narrow": _clip(caption_tokenizer, width=32), "siglip": build_tiny_siglip(
+                "clip_narrow": _clip(caption_tokenizer, width=32), "clip_shallow": _clip(caption_tokenizer, layers=1),
+                "siglip": build_tiny_siglip(
                     caption_tokenizer, image_size=32, patch_size=8, vision_width=64, text_width=32)}
     return {name: str(save_encoder_artifact(enc, root / name, name=name)) for name, enc in encoders.items()}
 

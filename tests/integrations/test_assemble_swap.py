@@ -1,4 +1,6 @@
 """Assemble (encoder + LM -> Llava) and swap the tower."""
+import json
+
 import pytest
 import torch
 
@@ -72,3 +74,86 @@ def test_swap_refuses_width_change_unless_reinit(mllm_dir, encoder_dirs, tmp_pat
                  "--reinit-projector"]) == 0
     model, _, _ = load_mllm(out)
     assert model.model.multi_modal_projector.linear_1.in_features == 32
+
+
+def test_swap_refuses_a_tower_without_the_feature_layer(encoder_dirs, lm_dir, tmp_path, capsys):
+    """An MLLM reading hidden state -3 of a 2-layer tower cannot take a 1-layer tower (valid -2..1)."""
+    deep = tmp_path / "deep"
+    assert main(["integrate", "llava", "--encoder", encoder_dirs["clip"], "--lm", lm_dir, "--out", str(deep),
+                 "--vision-feature-layer", "-3"]) == 0
+    capsys.readouterr()
+    code = main(["integrate", "swap", "--mllm", str(deep), "--encoder", encoder_dirs["clip_shallow"],
+                 "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "vision_feature_layer -3 is outside the tower's hidden states (depth 1" in err
+    assert len(error_lines(err)) == 1 and not (tmp_path / "x").exists()
+
+
+def test_swap_clip_for_siglip_changes_strategy_and_tokens(mllm_dir, encoder_dirs, tmp_path):
+    """Same width, other family: the projector is kept, the strategy follows the tower (no CLS: full)."""
+    from openeyes.mllm.loading import load_mllm
+
+    out = tmp_path / "sig"
+    assert main(["integrate", "swap", "--mllm", mllm_dir, "--encoder", encoder_dirs["siglip"], "--out", str(out)]) == 0
+    model, processor, card = load_mllm(out)
+    assert model.config.vision_config.model_type == "siglip_vision_model" and card["mllm"]["projector_kept"]
+    assert model.config.vision_feature_select_strategy == "full" and model.config.image_seq_length == 16
+    from PIL import Image
+
+    inputs = processor(images=[Image.new("RGB", (40, 30), (200, 10, 10))], text=["<image>\nWhat is it?"], return_tensors="pt")
+    assert (inputs["input_ids"] == model.config.image_token_index).sum() == 16
+    logits = model(**inputs).logits  # image features fill exactly the 16 expanded positions
+    assert logits.shape[:2] == inputs["input_ids"].shape
+
+
+def test_assemble_with_a_qwen2_lm_and_export_round_trip(encoder_dirs, tmp_path):
+    """A Qwen2-architecture LM (no BOS, tied embeddings) assembles, exports and reloads identically."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from openeyes.integrations.llava.tiny_lm import train_tiny_lm_tokenizer
+    from openeyes.integrations.llava.vllm_rules import check_vllm_rules
+
+    tokenizer = train_tiny_lm_tokenizer(["What color is the moon? Blue", "a red circle"] * 5, vocab_size=300)
+    torch.manual_seed(0)
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    lm = tmp_path / "qwen2"
+    Qwen2ForCausalLM(config).save_pretrained(lm)
+    tokenizer.save_pretrained(lm)
+    mllm, exported = tmp_path / "mllm", tmp_path / "export"
+    assert main(["integrate", "llava", "--encoder", encoder_dirs["clip"], "--lm", str(lm), "--out", str(mllm)]) == 0
+    assert main(["integrate", "export", "--mllm", str(mllm), "--out", str(exported)]) == 0  # --check: greedy compared
+    saved = json.loads((exported / "config.json").read_text())
+    assert saved["text_config"]["model_type"] == "qwen2" and check_vllm_rules(exported) == {}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["llava", "--encoder", "/no/such/encoder", "--lm", "LM", "--out", "OUT"], "/no/such/encoder"),
+    (["llava", "--encoder", "ENC", "--lm", "LM", "--out", "OUT", "--projector", "qformer"], "--projector must be one of"),
+    (["llava", "--encoder", "ENC", "--lm", "LM", "--out", "OUT", "--select-strategy", "cls"], "--select-strategy"),
+    (["llava", "--encoder", "ENC", "--lm", "/no/such/lm", "--out", "OUT"], "/no/such/lm"),
+    (["swap", "--mllm", "/no/such/mllm", "--encoder", "ENC", "--out", "OUT"], "/no/such/mllm"),
+    (["train", "--stage", "3", "--mllm", "MLLM", "--data", "DATA", "--out", "OUT"], "stage must be 1 or 2"),
+    (["train", "--mllm", "MLLM", "--data", "DATA", "--out", "OUT", "optim.nope=1"], "nope"),
+    (["export", "--mllm", "LINEAR", "--out", "OUT"], "linear projector"),
+    (["export", "--mllm", "MLLM", "--out", "MLLM"], "must differ"),
+    (["import-original", "--src", "/no/such/ckpt", "--out", "OUT"], "/no/such/ckpt"),
+    (["export-original", "--mllm", "/no/such/mllm", "--out", "OUT"], "/no/such/mllm"),
+])
+def test_user_errors_are_one_line_and_exit_2(args, message, mllm_dir, encoder_dirs, lm_dir, tmp_path, capsys):
+    linear = tmp_path / "linear"
+    assert main(["integrate", "llava", "--encoder", encoder_dirs["clip"], "--lm", lm_dir, "--out", str(linear),
+                 "--projector", "linear"]) == 0
+    capsys.readouterr()
+    names = {"ENC": encoder_dirs["clip"], "LM": lm_dir, "MLLM": mllm_dir, "LINEAR": str(linear),
+             "DATA": str(tmp_path), "OUT": str(tmp_path / "out")}
+    code = main(["integrate", *[names.get(a, a) for a in args]])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert len(error_lines(err)) == 1 and "Traceback" not in err, err
+
+
+def error_lines(err: str) -> list[str]:
+    """stderr without transformers' weight-loading progress bars (tqdm lines ending in ``it/s]``)."""
+    return [line for line in err.splitlines() if line.strip() and not line.rstrip().endswith("it/s]")]

@@ -65,3 +65,41 @@ def test_chat_and_text_only_and_bad_params(mllm):
     assert isinstance(mllm.generate(["hello"], max_new_tokens=3)[0], str)
     with pytest.raises(UserError):
         mllm.generate([(image, prompt)], max_new_tokens=0)
+
+
+def test_max_new_tokens_is_the_exact_budget(mllm):
+    """With the end token made unreachable every row runs its full budget: the text of budget N is
+    exactly the first N greedy tokens, for every row of a left-padded batch."""
+    from openeyes.mllm.protocol import as_request
+
+    tokenizer = mllm.tokenizer
+    requests = _requests(4)
+    eos = tokenizer.eos_token
+    tokenizer.eos_token = tokenizer.pad_token  # the random LM (almost) never emits pad
+    try:
+        inputs = mllm.encode([as_request(r) for r in requests])
+        with torch.inference_mode():
+            output = mllm.model.generate(**inputs, max_new_tokens=8, do_sample=False,
+                                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.pad_token_id)
+        new = output[:, inputs["input_ids"].shape[1]:]  # [B, 8]
+        assert new.shape == (4, 8)
+        for budget in (1, 3, 8):
+            expected = tokenizer.batch_decode(new[:, :budget], skip_special_tokens=True)
+            assert mllm.generate(requests, max_new_tokens=budget) == expected
+    finally:
+        tokenizer.eos_token = eos
+
+
+def test_stop_strings_cut_each_row_of_a_batch(mllm):
+    requests = _requests(4)
+    greedy = mllm.generate(requests, max_new_tokens=10)
+    stop = next(ch for ch in greedy[0][1:] if ch.strip())
+    cut = mllm.generate(requests, max_new_tokens=10, stop=[stop, "never-appears"])
+    assert cut == [text[: text.index(stop)] if stop in text else text for text in greedy]
+
+
+def test_sampling_differs_from_greedy_and_by_seed(mllm):
+    requests = _requests(4)
+    greedy = mllm.generate(requests, max_new_tokens=8)
+    sampled = [mllm.generate(requests, max_new_tokens=8, temperature=1.5, seed=seed) for seed in (0, 1)]
+    assert sampled[0] != sampled[1] and sampled[0] != greedy

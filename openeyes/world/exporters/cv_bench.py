@@ -115,7 +115,9 @@ BUILDERS = {"Count": count_item, "Relation": relation_item, "Depth": depth_item,
 
 
 def export(folder: Path, context: ExportContext) -> dict:
+    """Both files; ``idx`` numbers the items once over 2D then 3D (unique in the whole benchmark, as in CV-Bench)."""
     counts = {}
+    next_idx = 0
     for kind, tasks in (("2D", TASKS_2D), ("3D", TASKS_3D)):
         rows = []
         for task in tasks:
@@ -127,7 +129,7 @@ def export(folder: Path, context: ExportContext) -> dict:
                 save_image(context.render(scene), folder / filename, context.config)
                 box = pixel_box(target, scene, context)
                 rows.append({
-                    "idx": len(rows), "type": kind, "task": task, "image": filename,
+                    "idx": next_idx, "type": kind, "task": task, "image": filename,
                     "question": question, "choices": choices, "answer": f"({LETTERS[answer]})",
                     "prompt": prompt(question, choices), "filename": filename, "source": source,
                     "source_dataset": "openeyes-world", "source_filename": f"world_{context.split}_{task.lower()}_{k}.png",
@@ -135,6 +137,7 @@ def export(folder: Path, context: ExportContext) -> dict:
                     "target_size": int((box[2] - box[0]) * (box[3] - box[1])) if source == "COCO" else None,
                     "bbox": [pixel_box(o, scene, context) for o in boxed] if source == "Omni3D" else None,
                 })
+                next_idx += 1
         write_jsonl(folder / f"test_{kind.lower()}.jsonl", rows)
         counts[f"test_{kind.lower()}"] = len(rows)
     return counts

@@ -108,3 +108,43 @@ def test_user_errors_exit_2_with_one_line(world, tmp_path, case, message):
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert done.stdout == ""
+
+
+def test_pope_ids_are_stable_and_rescoring_is_idempotent(world, tmp_path):
+    """Item ids are "<split>:<question_id>" whatever splits are loaded; every way of naming them
+    scores the same, and re-scoring a results artifact's own predictions.jsonl changes nothing."""
+    every, random_only = pope.load(world / "pope"), pope.load(world / "pope", split="random")
+    assert [i.id for i in random_only] == [i.id for i in every if i.split == "random"]
+    outputs = {i.id: ("Yes" if k % 3 else "No") for k, i in enumerate(every)}
+    qualified = write_predictions(tmp_path / "qualified.jsonl", outputs)
+    split_field = tmp_path / "split_field.jsonl"
+    split_field.write_text("".join(json.dumps({"id": i.question_id, "split": i.split, "output": outputs[i.id]}) + "\n"
+                                   for i in every))
+    both = tmp_path / "both.jsonl"
+    both.write_text("".join(json.dumps({"id": i.id, "split": i.split, "output": outputs[i.id]}) + "\n" for i in every))
+    reference = score_json(world, "pope", qualified, "--out", str(tmp_path / "run1"))
+    assert reference["missing"] == 0
+    for path in (split_field, both):
+        assert score_json(world, "pope", path)["metrics"] == reference["metrics"]
+    saved = [json.loads(line) for line in (tmp_path / "run1" / "predictions.jsonl").read_text().splitlines()]
+    assert saved[0]["id"] == every[0].id and saved[0]["split"] == every[0].split
+    again = score_json(world, "pope", tmp_path / "run1" / "predictions.jsonl", "--out", str(tmp_path / "run2"))
+    assert again["metrics"] == reference["metrics"] and again["missing"] == 0
+    third = score_json(world, "pope", tmp_path / "run2" / "predictions.jsonl")
+    assert third["metrics"] == reference["metrics"]
+    assert (tmp_path / "run2" / "predictions.jsonl").read_text() == (tmp_path / "run1" / "predictions.jsonl").read_text()
+
+
+def test_pope_raw_question_ids(world, tmp_path):
+    """A bare question_id works where it names one item (one split), and is refused where it is ambiguous."""
+    random_only = pope.load(world / "pope", split="random")
+    bare = write_predictions(tmp_path / "bare.jsonl", {i.question_id: i.label for i in random_only})
+    result = score_json(world, "pope", bare, "--split", "random")
+    assert result["missing"] == 0 and result["metrics"]["accuracy"] == 1.0
+    done = run_score("--bench", "pope", "--data", str(world / "pope"), "--predictions", str(bare))
+    assert done.returncode == 2 and "is ambiguous (random:1, popular:1, adversarial:1)" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text('{"id": "random:1", "output": "yes"}\n{"id": 1, "split": "random", "output": "no"}\n')
+    done = run_score("--bench", "pope", "--data", str(world / "pope"), "--predictions", str(twice))
+    assert done.returncode == 2 and "line 2: id 'random:1' already given on line 1" in done.stderr

@@ -69,7 +69,8 @@ def test_mmvp_lmms_eval_copy_as_jsonl(tmp_path):
 def test_pope_official_layout_and_split_ids(tmp_path):
     root = write_pope(tmp_path / "pope")
     one = pope.load(root, split="popular")
-    assert [i.id for i in one] == [1, 2, 3, 4, 5, 6] and one[0].split == "popular"
+    assert [i.id for i in one] == [f"popular:{k}" for k in range(1, 7)] and one[0].split == "popular"
+    assert [i.question_id for i in one] == [1, 2, 3, 4, 5, 6]
     every = pope.load(root)
     assert len(every) == 18 and every[0].id == "random:1" and every[-1].id == "adversarial:6"
     assert every[0].image.name == "COCO_val2014_000000000000.jpg"
@@ -110,7 +111,7 @@ def test_pope_lmms_eval_copy_jsonl(tmp_path):
     write_jsonl(root / "test.jsonl", rows)
     write_image(root / "images" / "COCO_val2014_000000000000.jpg")
     items = pope.load(root)
-    assert len(items) == 9 and items[0].id == "1" and items[0].split == "adversarial"
+    assert len(items) == 9 and items[0].id == "adversarial:1" and items[0].split == "adversarial"
     assert [i.split for i in pope.load(root, split="random")] == ["random"] * 3
 
 
@@ -135,14 +136,26 @@ def test_cv_bench_errors(tmp_path):
         cv_bench.load(root)
 
 
-def test_cv_bench_repeated_idx_per_file_is_qualified(tmp_path):
+def test_cv_bench_idx_restarting_per_file_is_refused(tmp_path):
+    """CV-Bench's idx numbers the whole benchmark: a 3D file restarting at 0 names both rows."""
     root = write_cv_bench(tmp_path / "cv")
     rows = cv_bench_rows()["3D"]
     for k, row in enumerate(rows):
         row["idx"] = k
     write_jsonl(root / "test_3d.jsonl", rows)
-    ids = [i.id for i in cv_bench.load(root)]
-    assert ids[0] == "2D:0" and ids[-1] == "3D:1"
+    with pytest.raises(UserError, match=r"test_3d\.jsonl line 1: idx 0 repeats \(first at .*test_2d\.jsonl line 1\)"):
+        cv_bench.load(root)
+    assert [i.id for i in cv_bench.load(root, split="3D")] == [0, 1]  # one file alone is consistent
+
+
+def test_world_cv_bench_export_numbers_idx_once(tmp_path):
+    from openeyes.world.config import WorldConfig
+    from openeyes.world.exporters.common import ExportContext
+    from openeyes.world.exporters.cv_bench import export
+
+    export(tmp_path / "cv", ExportContext(seed=1, n=2, config=WorldConfig(image_size=32)))
+    ids = [item.id for item in cv_bench.load(tmp_path / "cv")]
+    assert ids == list(range(8))  # 2 items x 2 tasks x (2D, 3D)
 
 
 def test_naturalbench_wide_layout_flattening(tmp_path):
@@ -206,4 +219,4 @@ def test_hf_disk_folder_needs_datasets(tmp_path):
         with pytest.raises(UserError, match="needs the 'datasets' package"):
             naturalbench.load(folder)
         return
-    pytest.skip("datasets is installed: exercised by the runner's tests")
+    pytest.skip("datasets is installed: exercised by test_mllm_hf_layouts.py")

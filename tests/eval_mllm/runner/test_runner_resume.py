@@ -4,6 +4,7 @@ import json
 import pytest
 
 from openeyes.errors import UserError
+from openeyes.eval_mllm.mllm.prediction_log import read_log
 from openeyes.eval_mllm.runner import MLLMEvalOptions, evaluate_mllm
 
 
@@ -76,3 +77,46 @@ def test_a_corrupt_line_before_the_end_is_reported(tiny_mllm, world_root, tmp_pa
     (out / "predictions.jsonl").write_text('{"id": "random:1", "output": "yes"}\nnot json\n{"id": "random:2", "output": "no"}\n')
     with pytest.raises(UserError, match="line 2"):
         evaluate_mllm(None, "pope", world_root, out, _options(4), mllm=tiny_mllm)
+
+
+@pytest.mark.slow  # three model loads in subprocesses: ~35 s alone, more on a busy machine
+def test_killed_all_benchmarks_run_resumes(tiny_mllm_dir, tiny_mllm, world_root, tmp_path):
+    """`openeyes eval mllm --bench all` killed (SIGKILL) mid-run: the re-run generates only what is
+    missing, and the final predictions equal those of an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    args = ["eval", "mllm", "--model", tiny_mllm_dir, "--bench", "all", "--data", str(world_root), "--limit", "6",
+            "--max-new-tokens", "4", "--batch-size", "1", "--device", "cpu", "--no-progress"]
+    openeyes = str(Path(sys.executable).parent / "openeyes")
+    environment = dict(os.environ, OMP_NUM_THREADS="1")
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    process = subprocess.Popen([openeyes, *args, "--out", str(killed)], env=environment,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = killed / "mmvp" / "predictions.jsonl"
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if first.is_file() and first.read_text(encoding="utf-8").count("\n") >= 2:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (killed / "summary.json").exists()
+    before = {bench: len(read_log(killed / bench / "predictions.jsonl")) for bench in ("mmvp", "pope", "cv_bench", "naturalbench")}
+    assert 2 <= sum(before.values()) < 24
+    resumed = subprocess.run([openeyes, *args, "--out", str(killed)], env=environment, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    evaluate_mllm(None, "all", world_root, clean, MLLMEvalOptions(limit=6, max_new_tokens=4, batch_size=1, progress=False),
+                  mllm=tiny_mllm)  # the same run, uninterrupted (in process)
+    summary = json.loads((killed / "summary.json").read_text())
+    assert set(summary) == set(before)
+    for bench, kept in before.items():
+        results = json.loads((killed / bench / "results.json").read_text())
+        assert results["data"]["generated_now"] == 6 - kept, bench
+        assert _outputs(killed / bench / "predictions.jsonl") == _outputs(clean / bench / "predictions.jsonl"), bench
+        assert results["metrics"] == json.loads((clean / bench / "results.json").read_text())["metrics"], bench

@@ -1,0 +1,85 @@
+"""The stage-2 instruction mix (world conversations + benchmark-format items) and the tiny-LM recipe."""
+import json
+
+import pytest
+
+from openeyes.cli import main
+
+
+@pytest.fixture(scope="module")
+def bench_world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mixworld") / "w"
+    assert main(["world", "generate", "--out", str(out), "--n", "24", "--size", "32",
+                 "--only", "llava_pretrain,llava_instruct,mmvp,pope,cv_bench,naturalbench"]) == 0
+    return out
+
+
+def test_mix_rows_answer_every_benchmark_item_correctly(bench_world, tmp_path):
+    """Each benchmark row's gold answer, read by that benchmark's default-protocol parser, scores 100 %."""
+    from openeyes.eval_mllm.mllm.registry import benchmark
+    from openeyes.integrations.llava.data import read_conversations
+    from openeyes.integrations.llava.world_mix import build_world_mix
+
+    out = bench_world / "mix.json"
+    counts = build_world_mix(bench_world, out, per_benchmark=40, seed=3)
+    rows = json.loads(out.read_text())
+    assert len(rows) == sum(counts.values()) and counts["pope"] == 40 and counts["llava_instruct"] == 24
+    dataset = read_conversations(out, stage=2)  # every image path resolves from the world root
+    assert len(dataset) == len(rows)
+    for bench in ("mmvp", "pope", "cv_bench", "naturalbench"):
+        module = benchmark(bench)
+        items = module.load(bench_world / bench)
+        golds = {row["id"].split("-", 1)[1]: row["conversations"][1]["value"]
+                 for row in rows if row["id"].startswith(bench + "-")}
+        chosen = [item for item in items if str(item.id) in golds]
+        assert chosen, bench
+        if bench in ("mmvp", "naturalbench"):  # paired metrics need whole pairs/groups: score per item instead
+            assert all(module.is_correct(golds[str(i.id)], i) if bench == "mmvp"
+                       else module.parse(golds[str(i.id)], i) == (1 if i.gold.lower() in ("yes", "a") else 0)
+                       for i in chosen)
+        else:
+            scored = module.score(chosen, {item.id: golds[str(item.id)] for item in chosen})
+            assert scored["metrics"]["accuracy"] == pytest.approx(1.0), (bench, scored["metrics"])
+
+
+def test_mix_is_deterministic_and_bad_input_is_refused(bench_world, tmp_path):
+    from openeyes.errors import UserError
+    from openeyes.integrations.llava.world_mix import build_world_mix
+
+    build_world_mix(bench_world, tmp_path / "a.json", per_benchmark=10, seed=1)
+    build_world_mix(bench_world, tmp_path / "b.json", per_benchmark=10, seed=1)
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    with pytest.raises(UserError, match="per_benchmark"):
+        build_world_mix(bench_world, tmp_path / "c.json", per_benchmark=0)
+    with pytest.raises(UserError, match="not found"):
+        build_world_mix(tmp_path / "missing", tmp_path / "c.json")
+
+
+def test_tiny_lm_recipe_learns_the_world_text(bench_world, tmp_path):
+    """20 steps lower the LM loss; the result loads as a transformers Llama + tokenizer with a card."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from openeyes.artifacts import read_card
+
+    out, run = tmp_path / "lm", tmp_path / "lm.run"
+    config = tmp_path / "lm.yaml"
+    config.write_text(
+        "model: {vocab_size: 400, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,"
+        " num_attention_heads: 2, num_key_value_heads: 1}\n"
+        f"data: {{files: [{bench_world / 'llava_instruct' / 'llava_v1_5_mix665k.json'}], max_length: 64}}\n"
+        f"out: {out}\ntrainer: {{steps: 20, batch_size: 8, log_every: 1, checkpoint_every: 0, out_dir: {run},"
+        " progress_bar: false}\noptim: {lr: 3.0e-3}\n")
+    assert main(["integrate", "tiny-lm", "--config", str(config)]) == 0
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert log[-1]["loss"] < log[0]["loss"] - 0.5
+    model = AutoModelForCausalLM.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert model.config.hidden_size == 32 and "<image>" in tokenizer.get_vocab()
+    assert read_card(out, kind="lm")["steps"] == 20
+
+
+def test_tiny_lm_without_corpus_is_a_one_line_error(tmp_path, capsys):
+    config = tmp_path / "lm.yaml"
+    config.write_text(f"out: {tmp_path / 'lm'}\ntrainer: {{out_dir: {tmp_path / 'run'}}}\n")
+    assert main(["integrate", "tiny-lm", "--config", str(config)]) == 2
+    assert "data.files is empty" in capsys.readouterr().err
