@@ -91,7 +91,7 @@ def train(
     from openeyes.integrations.llava.train import LlavaTrainConfig, stage_defaults, train_llava
 
     _fresh_out(out)
-    settings = [*stage_defaults(stage), f"stage={stage}", f"mllm={mllm}", f"data.path={data}", f"out={out}",
+    settings = [*stage_defaults(stage, config), f"stage={stage}", f"mllm={mllm}", f"data.path={data}", f"out={out}",
                 *(overrides or [])]
     run = load_config(LlavaTrainConfig, config, settings)
     result = train_llava(run)

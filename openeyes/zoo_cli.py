@@ -23,3 +23,15 @@ def path(name: str = typer.Argument(..., help="zoo model name, as in `openeyes z
     from openeyes.zoo_registry import resolve
 
     typer.echo(resolve("zoo:" + name))
+
+
+@app.command("publish")
+def publish_command(
+    source: str = typer.Argument(..., help="a trained artifact folder (encoder, prior, lm or mllm)"),
+    name: str = typer.Argument(..., help="the zoo folder it goes to (must hold a recipe.yaml)"),
+    dtype: str = typer.Option("float16", help="storage dtype of the weights: float16 | bfloat16 | float32"),
+) -> None:
+    """Copy a trained artifact into zoo/NAME with compact weights and a re-hashed card."""
+    from openeyes.zoo_registry import publish
+
+    typer.echo(f"published {publish(source, name, dtype)}")

@@ -66,3 +66,36 @@ def resolve(spec: str) -> str:
     if not found.built:
         raise UserError(f"zoo model {found.name!r} is not built; build it with: {found.recipe.get('build', 'see its recipe.yaml')}")
     return str(found.path)
+
+
+KEPT_FILES = ("recipe.yaml",)  # hand-written files of a zoo folder that publishing never touches
+
+
+def publish(source: str | Path, name: str, weights_dtype: str | None = "float16") -> Path:
+    """Copy the artifact ``source`` into ``zoo/NAME`` (weights cast to ``weights_dtype``, card re-hashed).
+
+    The folder must already hold a ``recipe.yaml``; its other hand-written files (``*.yaml``)
+    are kept, the previous artifact files are replaced.
+    """
+    import shutil
+
+    from openeyes.artifacts import CARD_NAME, read_card
+
+    source = Path(source)
+    if not (source / CARD_NAME).is_file():
+        raise UserError(f"{source} is not an openeyes artifact (no {CARD_NAME})")
+    read_card(source, verify=True)
+    target = zoo_root() / name
+    if not (target / "recipe.yaml").is_file():
+        raise UserError(f"zoo/{name} has no recipe.yaml; write the recipe first")
+    for old in target.iterdir():
+        if old.is_file() and old.suffix != ".yaml":
+            old.unlink()
+    for item in source.iterdir():
+        if item.is_file() and item.name not in KEPT_FILES:
+            shutil.copy2(item, target / item.name)
+    if weights_dtype:
+        from openeyes.encoders.artifact import cast_safetensors
+
+        cast_safetensors(target, weights_dtype)  # re-hashes the card
+    return target

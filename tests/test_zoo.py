@@ -31,3 +31,33 @@ def test_base_clip_zero_shot_is_far_above_chance(tmp_path):
     generate_world(tmp_path / "world", seed=7, n=176, size=64, names=["classification"])
     result = evaluate_encoder(load_encoder(resolve("zoo:tiny-clip")), "zeroshot", tmp_path / "world" / "classification")
     assert result["metrics"]["acc1"] > 0.15  # 13x chance; measured 0.30 here, 0.32 on the README set
+
+
+def test_publish_copies_casts_and_rehashes(tmp_path, monkeypatch):
+    """`zoo publish` puts an artifact into zoo/NAME with fp16 weights and a card that verifies."""
+    import openeyes.zoo_registry as registry
+    from openeyes.artifacts import read_card
+    from openeyes.encoders.artifact import save_encoder_artifact
+    from openeyes.encoders.loading import load_encoder
+    from openeyes.encoders.tiny import build_tiny_clip
+    from openeyes.encoders.tokenizer import train_caption_tokenizer
+
+    tokenizer = train_caption_tokenizer(["a red star", "two blue circles"] * 10, vocab_size=300, max_length=8)
+    encoder = build_tiny_clip(tokenizer, image_size=32, patch_size=8, vision_width=32, vision_layers=1,
+                              vision_mlp=64, text_width=32, text_layers=1, embed_dim=16, name="t")
+    source = save_encoder_artifact(encoder, tmp_path / "trained", name="t")
+    root = tmp_path / "zoo"
+    (root / "t").mkdir(parents=True)
+    (root / "t" / "recipe.yaml").write_text("kind: encoder\ndescription: test\nbuild: none\n")
+    (root / "t" / "stale.safetensors").write_bytes(b"old")
+    monkeypatch.setattr(registry, "zoo_root", lambda: root)
+    assert main(["zoo", "publish", str(source), "t"]) == 0
+    assert not (root / "t" / "stale.safetensors").exists() and (root / "t" / "recipe.yaml").is_file()
+    read_card(root / "t", verify=True)
+    assert load_encoder("zoo:t").model.vision_model.embeddings.patch_embedding.weight.dtype.is_floating_point
+    from safetensors import safe_open
+
+    with safe_open(str(next((root / "t").glob("*.safetensors"))), "pt") as weights:
+        assert {str(weights.get_slice(k).get_dtype()) for k in weights.keys()} <= {"F16", "I64"}
+    assert main(["zoo", "publish", str(tmp_path / "nothing"), "t"]) == 2
+    assert main(["zoo", "publish", str(source), "unknown"]) == 2

@@ -67,9 +67,16 @@ class LlavaTrainConfig:
             raise UserError(f"data.max_length must be >= 8, got {self.data.max_length}")
 
 
-def stage_defaults(stage: int) -> list[str]:
-    """Overrides applied before the user's for a stage (stage 2: LLaVA's LoRA learning rate)."""
-    return ["optim.lr=2e-4"] if stage == 2 else []
+def stage_defaults(stage: int, config_file: str | Path | None = None) -> list[str]:
+    """Overrides applied before the user's for a stage (stage 2: LLaVA's LoRA learning rate).
+
+    A value the config file sets itself wins over the stage default.
+    """
+    import yaml
+
+    chosen = yaml.safe_load(Path(config_file).read_text()) if config_file and Path(config_file).is_file() else None
+    sets_lr = isinstance(chosen, dict) and isinstance(chosen.get("optim"), dict) and "lr" in chosen["optim"]
+    return ["optim.lr=2e-4"] if stage == 2 and not sets_lr else []
 
 
 def choose_trainable(model: Any, config: LlavaTrainConfig) -> None:

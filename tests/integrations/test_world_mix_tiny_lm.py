@@ -83,3 +83,15 @@ def test_tiny_lm_without_corpus_is_a_one_line_error(tmp_path, capsys):
     config.write_text(f"out: {tmp_path / 'lm'}\ntrainer: {{out_dir: {tmp_path / 'run'}}}\n")
     assert main(["integrate", "tiny-lm", "--config", str(config)]) == 2
     assert "data.files is empty" in capsys.readouterr().err
+
+
+def test_stage2_learning_rate_default_yields_to_the_config_file(tmp_path):
+    """LLaVA's stage-2 lr (2e-4) applies unless the YAML sets optim.lr itself; CLI overrides come last anyway."""
+    from openeyes.integrations.llava.train import stage_defaults
+
+    with_lr, without_lr = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    with_lr.write_text("optim: {lr: 1.0e-3}\n")
+    without_lr.write_text("trainer: {steps: 5}\n")
+    assert stage_defaults(2, with_lr) == []
+    assert stage_defaults(2, without_lr) == ["optim.lr=2e-4"] == stage_defaults(2, None)
+    assert stage_defaults(1, without_lr) == []
