@@ -17,6 +17,7 @@ from openeyes.errors import UserError
 from openeyes.trainer.config import OptimConfig, TrainerConfig
 
 PROJECTOR_PREFIX = "model.model.multi_modal_projector."  # as the trainer names it (TrainingModule.model.<...>)
+VISION_PREFIX = "model.model.vision_tower."
 LM_LINEAR_LAYERS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -49,6 +50,7 @@ class LlavaTrainConfig:
     """One LLaVA training stage on an existing MLLM artifact."""
 
     stage: int = 1  # 1: projector only (pretraining); 2: projector + LoRA on the LM (instruction tuning)
+    train_vision_tower: bool = False  # also tune the whole vision tower (stage 2 only; Cambrian/InternVL-style)
     mllm: str = ""  # the starting MLLM directory (artifact or transformers Llava dir)
     out: str = ""  # where the trained MLLM artifact goes
     name: str = ""  # artifact name; "" -> the out folder's name
@@ -63,6 +65,8 @@ class LlavaTrainConfig:
             raise UserError(f"stage must be 1 or 2, got {self.stage}")
         if not self.mllm or not self.out or not self.data.path:
             raise UserError("mllm, out and data.path are required")
+        if self.train_vision_tower and self.stage != 2:
+            raise UserError("train_vision_tower applies to stage 2 only (stage 1 trains the projector alone)")
         if self.data.max_length < 8:
             raise UserError(f"data.max_length must be >= 8, got {self.data.max_length}")
 
@@ -87,14 +91,17 @@ def choose_trainable(model: Any, config: LlavaTrainConfig) -> None:
         apply_lora(model.model.language_model, config.lora.targets, config.lora.r, config.lora.alpha, config.lora.dropout)
     model.requires_grad_(False)
     model.model.multi_modal_projector.requires_grad_(True)
+    if config.train_vision_tower:
+        model.model.vision_tower.requires_grad_(True)
     if config.stage == 2:
         for name, param in model.model.language_model.named_parameters():
             param.requires_grad_("lora_" in name)
 
 
-def trainable_name(stage: int):
+def trainable_name(stage: int, vision_tower: bool = False):
     def keep(name: str, param: Any) -> bool:
-        return name.startswith(PROJECTOR_PREFIX) or (stage == 2 and "lora_" in name)
+        return (name.startswith(PROJECTOR_PREFIX) or (stage == 2 and "lora_" in name)
+                or (vision_tower and name.startswith(VISION_PREFIX)))
 
     return keep
 
@@ -139,7 +146,7 @@ def train_llava(config: LlavaTrainConfig) -> Path:
                   encoder=(card.get("mllm") or {}).get("encoder"), language_model=(card.get("mllm") or {}).get("language_model"))
 
     trainer = Trainer(config.trainer, config.optim, model, llava_loss, dataset, collate,
-                      param_filter=trainable_name(config.stage), export=export,
+                      param_filter=trainable_name(config.stage, config.train_vision_tower), export=export,
                       run_info={"recipe": f"llava_stage{config.stage}", "name": name})
     trainer.train()
     return Path(config.out)

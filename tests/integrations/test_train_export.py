@@ -44,6 +44,22 @@ def test_stage1_trains_projector_only_then_stage2_and_export(mllm_dir, world, tm
     assert f"vllm serve {exported}" in readme and f"--model llava_hf --model_args pretrained={exported}" in readme
 
 
+def test_stage2_can_tune_the_vision_tower_and_stage1_refuses_it(mllm_dir, world, tmp_path, capsys):
+    from openeyes.mllm.loading import load_mllm
+
+    out = tmp_path / "s2v"
+    assert main(["integrate", "train", "--stage", "2", "--mllm", mllm_dir, "--data", world, "--out", str(out),
+                 "train_vision_tower=true", *RUN]) == 0
+    before, _, _ = load_mllm(mllm_dir)
+    after, _, card = load_mllm(out)
+    changed = {name for name, p in after.state_dict().items() if not torch.equal(p, before.state_dict()[name])}
+    assert any(name.startswith("model.vision_tower.") for name in changed)
+    assert any("multi_modal_projector" in name for name in changed) and card["config"]["train_vision_tower"]
+    assert main(["integrate", "train", "--stage", "1", "--mllm", mllm_dir, "--data", world,
+                 "--out", str(tmp_path / "bad"), "train_vision_tower=true", *RUN]) == 2
+    assert "stage 2 only" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
 def test_export_loads_offline_with_auto_classes_and_generates_the_same(mllm_dir, tmp_path):
     from transformers import AutoModelForImageTextToText, AutoProcessor, LlavaForConditionalGeneration
 
