@@ -12,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HF_HUB_OFFLINE=1 \
     OPENEYES_SERVE_WORKERS=1
 
-RUN useradd --create-home --uid 10001 openeyes
+RUN groupadd --gid 10001 openeyes && useradd --create-home --uid 10001 --gid 10001 openeyes
 WORKDIR /app
 
 # torch first, from the wheel index matching the variant (cpu or a CUDA tag such as cu128).
@@ -21,7 +21,7 @@ RUN pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" 
 COPY . /app
 RUN pip install "/app[serve]" && chown -R openeyes:openeyes /app
 
-USER openeyes
+USER 10001:10001
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:3000/readyz', timeout=4).status == 200 else 1)"]

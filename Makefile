@@ -11,9 +11,16 @@ export HF_DATASETS_OFFLINE := 1
 export BENTOML_DO_NOT_TRACK := true
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup serve demo test test-fast clean
+.PHONY: setup browser serve demo test test-fast clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed browser
+
+# Debian's Chromium for the Gradio UI's browser test (playwright drives /usr/bin/chromium; no
+# browser download). Installed when missing and apt-get is usable; otherwise that test skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+	   >/dev/null) || echo "chromium not installed: the browser test will skip"; }
 
 # torch==2.13.0 first: here that is the local CPU build (a CUDA machine gets its CUDA build);
 # torchvision 0.28.0 (the only release pinning torch 2.13.0) with --no-deps so that it cannot

@@ -68,14 +68,14 @@ def resolve(spec: str) -> str:
     return str(found.path)
 
 
-KEPT_FILES = ("recipe.yaml",)  # hand-written files of a zoo folder that publishing never touches
+RECIPE_SUFFIXES = (".yaml", ".yml", ".sh")  # hand-written recipe files of a zoo folder: publishing never touches them
 
 
 def publish(source: str | Path, name: str, weights_dtype: str | None = "float16") -> Path:
     """Copy the artifact ``source`` into ``zoo/NAME`` (weights cast to ``weights_dtype``, card re-hashed).
 
-    The folder must already hold a ``recipe.yaml``; its other hand-written files (``*.yaml``)
-    are kept, the previous artifact files are replaced.
+    The folder must already hold a ``recipe.yaml``; its hand-written recipe files (``*.yaml``,
+    ``*.sh``) are kept, the previous artifact files are replaced.
     """
     import shutil
 
@@ -89,10 +89,10 @@ def publish(source: str | Path, name: str, weights_dtype: str | None = "float16"
     if not (target / "recipe.yaml").is_file():
         raise UserError(f"zoo/{name} has no recipe.yaml; write the recipe first")
     for old in target.iterdir():
-        if old.is_file() and old.suffix != ".yaml":
+        if old.is_file() and old.suffix not in RECIPE_SUFFIXES:
             old.unlink()
     for item in source.iterdir():
-        if item.is_file() and item.name not in KEPT_FILES:
+        if item.is_file() and item.suffix not in RECIPE_SUFFIXES:
             shutil.copy2(item, target / item.name)
     if weights_dtype:
         from openeyes.encoders.artifact import cast_safetensors

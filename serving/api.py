@@ -158,7 +158,9 @@ async def stream_job(runtime: Any, job: Any, shape) -> Any:
             async for piece in iterate_in_threadpool(mllm.stream(job)):
                 yield sse(shape(piece))
             yield sse(shape(None))
-        except Exception as problem:  # the status line is already sent: report in-band, then end
+        except ApiError as problem:  # the status line is already sent: report in-band, then end
+            yield sse(envelope(problem.status, problem.message, problem.param, problem.code))
+        except Exception as problem:
             log.exception("stream failed")
             yield sse(envelope(500, f"generation failed: {problem}"))
         yield sse("[DONE]")

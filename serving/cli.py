@@ -1,7 +1,7 @@
 """``openeyes serve``: start the service (BentoML by default, or plain uvicorn with --standalone).
 
 A single-command typer app, so the root's ``serve`` entry runs it directly:
-``openeyes serve [--encoder ENC] [--mllm DIR] [--index DIR] [--host H] [--port P] [--api-key K] [--workers N]``.
+``openeyes serve [--encoder ENC] [--mllm DIR|URL] [--index DIR] [--host H] [--port P] [--api-key K] [--workers N]``.
 Options are handed to the service's worker processes as ``OPENEYES_SERVE_*`` variables.
 """
 from __future__ import annotations
@@ -22,12 +22,17 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
 @app.command()
 def serve(
     encoder: str = typer.Option("zoo:tiny-clip", help="encoder spec: zoo:NAME, artifact dir, HF dir/id or open_clip:..."),
-    mllm: str = typer.Option("auto", help="MLLM dir or zoo:NAME; 'auto' = zoo:tiny-llava when built; 'none' disables VQA"),
+    mllm: str = typer.Option("auto", help="MLLM dir or zoo:NAME; or http(s)://HOST:PORT of an OpenAI-compatible engine "
+                                          "(vllm serve, another openeyes serve) to proxy VQA/chat to; "
+                                          "'auto' = zoo:tiny-llava when built; 'none' disables VQA"),
+    mllm_api_key: Optional[str] = typer.Option(None, envvar="OPENEYES_SERVE_MLLM_API_KEY",
+                                               help="bearer key sent to the --mllm engine when it is a URL"),
     index: Optional[Path] = typer.Option(None, help="persistent retrieval index folder (in memory when omitted)"),
     host: str = typer.Option("127.0.0.1", help="address to bind"),
     port: int = typer.Option(3000, help="port to bind"),
     api_key: Optional[str] = typer.Option(None, envvar="OPENEYES_SERVE_API_KEY", help="require 'Authorization: Bearer KEY'"),
-    workers: int = typer.Option(1, min=1, help="BentoML worker processes (each loads its own model copy)"),
+    workers: int = typer.Option(1, min=1, help="BentoML worker processes (each loads its own model copy; "
+                                               "ignored with --standalone; needs an in-memory index)"),
     ui: Optional[bool] = typer.Option(None, "--ui/--no-ui", help="mount the Gradio UI at /ui (default: on unless --api-key)"),
     compare: list[str] = typer.Option([], help="extra encoder offered in the UI's compare tab (repeatable)"),
     allow_host: list[str] = typer.Option([], help="host whose image URLs may be fetched (repeatable)"),
@@ -44,7 +49,7 @@ def serve(
         raise UserError("--index with --workers > 1 would let several processes write one index; use --workers 1")
     if not 0 < port < 65536:
         raise UserError(f"--port must be 1..65535, got {port}")
-    config = ServeConfig(encoder=encoder, mllm=mllm, index_dir=str(index) if index else None, api_key=api_key,
+    config = ServeConfig(encoder=encoder, mllm=mllm, mllm_api_key=mllm_api_key, index_dir=str(index) if index else None, api_key=api_key,
                          compare_encoders=list(compare), ui=(api_key is None) if ui is None else ui, torch_threads=threads)
     config.limits.url_allow_hosts = list(allow_host)
     env = {**os.environ, **config_to_env(config, workers), "BENTOML_DO_NOT_TRACK": os.environ.get("BENTOML_DO_NOT_TRACK", "true")}

@@ -15,9 +15,11 @@ atomically replaces ``meta.json`` (the commit point), then deletes generation ``
 any step leaves either the old or the new generation complete.
 
 Vectors are L2-normalized; the score is the cosine. Below ``faiss_threshold`` vectors the
-search is exact (one matrix product); above it a FAISS HNSW index (inner product) is used,
-grown incrementally on adds and rebuilt after deletes. The store refuses to open a folder
-made with a different encoder (card fingerprint).
+search is exact (one matrix product); at and above it a FAISS IVF-Flat index (``serving.ann``,
+inner product) is built on the first search and then kept in sync: adds, replacements and
+deletes update it in place (each row has a stable integer key), and it is retrained only when
+the collection outgrows the size it was trained for. The store refuses to open a folder made
+with a different encoder (card fingerprint).
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import numpy as np
 
 from openeyes.artifacts import write_json_atomic
 from openeyes.errors import UserError
+from openeyes.serving.ann import IVFIndex, IVFSettings
 
 META_NAME = "meta.json"
 
@@ -40,26 +43,26 @@ class IndexStore:
     """An id -> (vector, metadata) store with top-k cosine search."""
 
     def __init__(self, directory: Path | None, dim: int, fingerprint: str, encoder_name: str, *,
-                 faiss_threshold: int = 50_000, snapshot_every: int = 10_000, hnsw_m: int = 32, ef_search: int = 128):
+                 faiss_threshold: int = 50_000, snapshot_every: int = 10_000, ann: IVFSettings | None = None):
         self.directory = directory
         self.dim = dim
         self.fingerprint = fingerprint
         self.encoder_name = encoder_name
-        self.faiss_threshold = faiss_threshold  # at or above this count, search uses FAISS HNSW
+        self.faiss_threshold = faiss_threshold  # at or above this count, search uses the FAISS IVF index
         self.snapshot_every = snapshot_every  # log records between compactions
-        self.hnsw_m = hnsw_m
-        self.ef_search = ef_search
+        self.ann_settings = ann or IVFSettings()
         self.generation = 0
         self._vectors = np.zeros((0, dim), dtype=np.float32)  # [capacity, D]; rows [0, count) are live
         self._ids: list[str] = []
         self._metadata: list[Any] = []
         self._row: dict[str, int] = {}
+        self._keys: list[int] = []  # the ANN key of each row (stable while rows move)
+        self._row_of_key: dict[int, int] = {}
+        self._next_key = 0
         self._lock = threading.RLock()
         self._log = None
         self._log_records = 0
-        self._faiss = None
-        self._faiss_rows = 0  # rows [0, _faiss_rows) are in the FAISS index (valid when not _faiss_stale)
-        self._faiss_stale = True
+        self._ann: IVFIndex | None = None  # built on the first large search, then kept in sync
 
     # -- opening ----------------------------------------------------------------------------------
     @classmethod
@@ -134,8 +137,14 @@ class IndexStore:
                    for i, v, m in zip(ids, vectors, metadata)]
         with self._lock:
             self._append(records)
+            unique = list(dict.fromkeys(ids))
+            replaced = [self._keys[self._row[i]] for i in unique if i in self._row]
             for record in records:
                 self._apply(record)
+            if self._ann is not None:
+                self._ann.remove(np.asarray(replaced, dtype=np.int64))
+                rows = [self._row[i] for i in unique]
+                self._ann.add(np.asarray([self._keys[r] for r in rows], dtype=np.int64), self._vectors[rows])
             self._maybe_compact()
         return list(ids)
 
@@ -143,10 +152,13 @@ class IndexStore:
         """Remove the rows with these ids; returns how many existed."""
         with self._lock:
             present = [i for i in dict.fromkeys(ids) if i in self._row]
+            keys = np.asarray([self._keys[self._row[i]] for i in present], dtype=np.int64)
             records = [{"op": "del", "id": i} for i in present]
             self._append(records)
             for record in records:
                 self._apply(record)
+            if self._ann is not None:
+                self._ann.remove(keys)
             self._maybe_compact()
         return len(present)
 
@@ -165,13 +177,14 @@ class IndexStore:
                 return []
             k = min(top_k, count)
             if count >= self.faiss_threshold:
-                scores, rows = self._faiss_search(query, k)
+                scores, rows = self._ann_search(query, k)
             else:
+                self._ann = None  # shrank below the threshold: exact search, free the copy
                 all_scores = self._vectors[:count] @ query  # [N]
                 rows = np.argpartition(-all_scores, k - 1)[:k] if k < count else np.arange(count)
                 rows = rows[np.argsort(-all_scores[rows], kind="stable")]
                 scores = all_scores[rows]
-            return [{"id": self._ids[r], "score": float(s), "metadata": self._metadata[r]} for r, s in zip(rows, scores) if r >= 0]
+            return [{"id": self._ids[r], "score": float(s), "metadata": self._metadata[r]} for r, s in zip(rows, scores)]
 
     def snapshot(self) -> None:
         """Compact: write the next generation's snapshot and empty log, commit via meta.json."""
@@ -232,7 +245,6 @@ class IndexStore:
             else:
                 self._vectors[row] = vector
                 self._metadata[row] = record.get("m")
-                self._faiss_stale = True
         elif record["op"] == "del":
             self._remove_row(id_)
 
@@ -246,6 +258,9 @@ class IndexStore:
         self._ids.append(id_)
         self._metadata.append(metadata)
         self._row[id_] = row
+        self._keys.append(self._next_key)
+        self._row_of_key[self._next_key] = row
+        self._next_key += 1
         return row
 
     def _remove_row(self, id_: str) -> None:
@@ -253,36 +268,34 @@ class IndexStore:
         if row is None:
             return
         last = len(self._ids) - 1
+        del self._row_of_key[self._keys[row]]
         if row != last:  # move the last row into the hole
             self._vectors[row] = self._vectors[last]
             self._ids[row] = self._ids[last]
             self._metadata[row] = self._metadata[last]
+            self._keys[row] = self._keys[last]
             self._row[self._ids[row]] = row
+            self._row_of_key[self._keys[row]] = row
         self._ids.pop()
         self._metadata.pop()
-        self._faiss_stale = True
+        self._keys.pop()
 
     def _bulk_set(self, ids: list[str], vectors: np.ndarray, metadata: list[Any]) -> None:
         self._vectors = np.array(vectors, dtype=np.float32).reshape(len(ids), self.dim)
         self._ids, self._metadata = list(ids), list(metadata)
         self._row = {id_: row for row, id_ in enumerate(self._ids)}
-        self._faiss_stale = True
+        self._keys = list(range(len(self._ids)))
+        self._row_of_key = {key: key for key in self._keys}
+        self._next_key = len(self._ids)
+        self._ann = None
 
-    def _faiss_search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        import faiss
-
+    def _ann_search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, list[int]]:
         count = self.count
-        if self._faiss is None or self._faiss_stale:
-            self._faiss = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            self._faiss.hnsw.efConstruction = 80
-            self._faiss.add(np.ascontiguousarray(self._vectors[:count]))
-            self._faiss_rows, self._faiss_stale = count, False
-        elif self._faiss_rows < count:
-            self._faiss.add(np.ascontiguousarray(self._vectors[self._faiss_rows:count]))
-            self._faiss_rows = count
-        self._faiss.hnsw.efSearch = max(self.ef_search, k)
-        scores, rows = self._faiss.search(query[None, :], k)  # [1, k] each
-        return scores[0], rows[0]
+        if self._ann is None or self._ann.needs_rebuild(count):
+            self._ann = IVFIndex.build(self._vectors[:count], np.asarray(self._keys, dtype=np.int64), self.ann_settings)
+        scores, keys = self._ann.search(query[None, :], k)  # [1, k] each
+        found = [(score, self._row_of_key[int(key)]) for score, key in zip(scores[0], keys[0]) if key >= 0]
+        return np.asarray([f[0] for f in found], dtype=np.float32), [f[1] for f in found]
 
 
 def _save_npy_durable(path: Path, array: np.ndarray) -> None:

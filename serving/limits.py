@@ -117,7 +117,10 @@ def fetch_url(url: str, limits: Limits, param: str) -> bytes:
     """GET an image URL whose host is allow-listed: no redirects, a timeout, a size cap."""
     import httpx
 
-    host = (urlparse(url).hostname or "").lower()
+    try:
+        host = (urlparse(url).hostname or "").lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise ApiError(400, f"'{param}' is not a valid URL", param=param) from None
     if host not in {h.lower() for h in limits.url_allow_hosts}:
         raise ApiError(400, f"'{param}': image URLs are not fetched unless their host is allow-listed ({host!r} is not); send the image as base64 or a data URI", param=param)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import Any, Callable
 
@@ -18,6 +19,23 @@ from openeyes.serving.metrics import LATENCY, REQUESTS
 OPEN_PATHS = ("/livez", "/readyz", "/healthz")  # never need the API key
 UI_PREFIX = "/ui"
 MULTIPART_SUFFIX = "/upload"  # routes taking multipart/form-data; every other POST takes JSON
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # a JSON escape of a UTF-16 surrogate
+
+
+def has_lone_surrogate(body: bytes) -> bool:
+    """Whether a JSON body escapes a lone UTF-16 surrogate (text no tokenizer or UTF-8 encoder takes).
+
+    Only bodies with a surrogate escape are parsed (pairs such as emoji are legal); a body that is
+    not JSON at all is left to the route's own 400."""
+    if not SURROGATE_ESCAPE.search(body):
+        return False
+    try:
+        json.dumps(json.loads(body), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except (ValueError, RecursionError):
+        return False
+    return False
 
 
 async def send_error(send: Callable, status: int, message: str, param: str | None = None, headers: dict | None = None) -> None:
@@ -89,6 +107,9 @@ class GuardMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if wanted == "application/json" and has_lone_surrogate(body):
+            await send_error(send, 400, "the body is not valid UTF-8 text: it escapes a lone UTF-16 surrogate (\\ud800-\\udfff)")
+            return
         replayed = False
 
         async def replay() -> dict:

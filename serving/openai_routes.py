@@ -70,7 +70,8 @@ def add_openai_routes(app: FastAPI, state: AppState) -> None:
     @app.get("/v1/models", tags=["openai"])
     async def models():
         runtime = state.require()
-        served = [runtime.encoder.name] + ([runtime.mllm.name] if runtime.mllm is not None else [])
+        # the chat model first: OpenAI clients that take the first listed model then chat with the MLLM
+        served = ([runtime.mllm.name] if runtime.mllm is not None else []) + [runtime.encoder.name]
         return {"object": "list", "data": [{"id": name, "object": "model", "created": int(state.started), "owned_by": "openeyes"}
                                            for name in served]}
 
@@ -122,7 +123,7 @@ def add_openai_routes(app: FastAPI, state: AppState) -> None:
             return await stream_job(runtime, job, chunk)
         text = await bounded(runtime, runtime.generate(job))
         ITEMS.labels("generation").inc()
-        completion_tokens = len(mllm.mllm.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+        completion_tokens = mllm.count_tokens(text)
         finish = "length" if completion_tokens >= job.max_new_tokens else "stop"
         return {"id": completion_id, "object": "chat.completion", "created": created, "model": mllm.name,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],

@@ -30,7 +30,8 @@ class ServeConfig:
     """What ``openeyes serve`` serves (every field has a CLI option and an env variable)."""
 
     encoder: str = DEFAULT_ENCODER  # encoder spec (zoo:NAME, artifact dir, HF dir/id, open_clip:...)
-    mllm: str = AUTO  # MLLM directory, zoo:NAME, "auto" (the zoo's tiny-llava if built) or "none"
+    mllm: str = AUTO  # MLLM directory, zoo:NAME, http(s):// OpenAI-compatible engine, "auto" (zoo tiny-llava if built) or "none"
+    mllm_api_key: str | None = None  # bearer key sent to a remote (http) MLLM engine
     index_dir: str | None = None  # persistent retrieval index folder; None keeps the index in memory
     api_key: str | None = None  # bearer token required on every non-health route when set
     compare_encoders: list[str] = field(default_factory=list)  # extra encoders offered in the UI's compare tab
@@ -42,9 +43,15 @@ class ServeConfig:
 
 
 def resolve_mllm_spec(spec: str | None) -> str | None:
-    """``auto`` -> the zoo's tiny-llava when built, else None; ``none``/empty -> None."""
+    """``auto`` -> the zoo's tiny-llava when built, else None; ``none``/empty -> None; URLs as given."""
+    from openeyes.serving.proxy import is_remote_spec
+
     if spec is None or spec.strip().lower() in ("", "none", "off"):
         return None
+    if is_remote_spec(spec):
+        from openeyes.mllm.openai_backend import api_root
+
+        return api_root(spec)
     if spec == AUTO:
         from openeyes.zoo_registry import entries
 
@@ -192,6 +199,9 @@ class MLLMRuntime:
         if failure:
             raise failure[0]
 
+    def count_tokens(self, text: str) -> int:
+        return len(self.mllm.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+
     def probe(self) -> None:
         from PIL import Image
 
@@ -207,7 +217,7 @@ class Runtime:
         self.config = config
         self.limits = config.limits
         self.encoder: EncoderRuntime | None = None
-        self.mllm: MLLMRuntime | None = None
+        self.mllm: Any = None  # MLLMRuntime, or serving.proxy.ProxyMLLMRuntime for a remote engine
         self.mllm_spec: str | None = None
         self.index = None
         self._extra_encoders: dict[str, EncoderRuntime] = {}
@@ -227,7 +237,10 @@ class Runtime:
         runtime.encoder = EncoderRuntime(config.encoder)
         runtime.mllm_spec = resolve_mllm_spec(config.mllm)
         if runtime.mllm_spec is not None:
-            runtime.mllm = MLLMRuntime(runtime.mllm_spec)
+            from openeyes.serving.proxy import ProxyMLLMRuntime, is_remote_spec
+
+            runtime.mllm = (ProxyMLLMRuntime(runtime.mllm_spec, api_key=config.mllm_api_key) if is_remote_spec(runtime.mllm_spec)
+                            else MLLMRuntime(runtime.mllm_spec))
         runtime.index = IndexStore.open(config.index_dir, dim=runtime.encoder.dim,
                                         fingerprint=runtime.encoder.fingerprint, encoder_name=runtime.encoder.name)
         encoder = runtime.encoder
@@ -266,7 +279,7 @@ class Runtime:
         self.require_mllm()
         return await self._generate_batcher.submit(job)
 
-    def require_mllm(self) -> MLLMRuntime:
+    def require_mllm(self) -> Any:
         if self.mllm is None:
             raise ApiError(503, "no MLLM is configured on this server: start it with --mllm DIR (an exported MLLM "
                                 "directory) to enable VQA and chat completions")
@@ -298,3 +311,5 @@ class Runtime:
     def close(self) -> None:
         if self.index is not None:
             self.index.close()
+        if hasattr(self.mllm, "close"):
+            self.mllm.close()

@@ -2,7 +2,7 @@
 module in fresh worker processes) sees what ``openeyes serve`` was asked for.
 
 Variables: ``OPENEYES_SERVE_ENCODER``, ``OPENEYES_SERVE_MLLM``, ``OPENEYES_SERVE_INDEX``,
-``OPENEYES_SERVE_API_KEY``, ``OPENEYES_SERVE_UI`` (1/0), ``OPENEYES_SERVE_COMPARE``
+``OPENEYES_SERVE_API_KEY``, ``OPENEYES_SERVE_MLLM_API_KEY`` (bearer key for a remote MLLM engine), ``OPENEYES_SERVE_UI`` (1/0), ``OPENEYES_SERVE_COMPARE``
 (comma-separated encoder specs), ``OPENEYES_SERVE_ALLOW_HOSTS`` (comma-separated image URL
 hosts), ``OPENEYES_SERVE_WORKERS``, ``OPENEYES_SERVE_THREADS`` (torch threads).
 """
@@ -27,6 +27,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> ServeConfig:
         mllm=env.get(PREFIX + "MLLM") or AUTO,
         index_dir=env.get(PREFIX + "INDEX") or None,
         api_key=env.get(PREFIX + "API_KEY") or None,
+        mllm_api_key=env.get(PREFIX + "MLLM_API_KEY") or None,
         compare_encoders=_split(env.get(PREFIX + "COMPARE")),
         ui=env.get(PREFIX + "UI", "1") not in ("0", "false", "no"),
         torch_threads=int(env[PREFIX + "THREADS"]) if env.get(PREFIX + "THREADS") else None,
@@ -41,6 +42,7 @@ def config_to_env(config: ServeConfig, workers: int = 1) -> dict[str, str]:
         PREFIX + "MLLM": config.mllm or "none",
         PREFIX + "INDEX": config.index_dir or "",
         PREFIX + "API_KEY": config.api_key or "",
+        PREFIX + "MLLM_API_KEY": config.mllm_api_key or "",
         PREFIX + "UI": "1" if config.ui else "0",
         PREFIX + "COMPARE": ",".join(config.compare_encoders),
         PREFIX + "ALLOW_HOSTS": ",".join(config.limits.url_allow_hosts),

@@ -4,7 +4,8 @@ import pytest
 from openeyes.cli import main
 from openeyes.zoo_registry import entries, resolve
 
-ENCODERS = ("tiny-clip", "tiny-saco", "tiny-clipin", "tiny-xclip")
+ENCODERS = ("tiny-clip", "tiny-saco", "tiny-clipin", "tiny-xclip", "tiny-dcr")
+MLLMS = ("tiny-llava", "tiny-llava-saco", "tiny-llava-clipin", "tiny-llava-xclip", "tiny-llava-dcr")
 
 
 def test_zoo_lists_every_recipe_with_kind(capsys):
@@ -50,9 +51,11 @@ def test_publish_copies_casts_and_rehashes(tmp_path, monkeypatch):
     (root / "t").mkdir(parents=True)
     (root / "t" / "recipe.yaml").write_text("kind: encoder\ndescription: test\nbuild: none\n")
     (root / "t" / "stale.safetensors").write_bytes(b"old")
+    (root / "t" / "build.sh").write_text("echo build\n")
     monkeypatch.setattr(registry, "zoo_root", lambda: root)
     assert main(["zoo", "publish", str(source), "t"]) == 0
     assert not (root / "t" / "stale.safetensors").exists() and (root / "t" / "recipe.yaml").is_file()
+    assert (root / "t" / "build.sh").read_text() == "echo build\n"
     read_card(root / "t", verify=True)
     assert load_encoder("zoo:t").model.vision_model.embeddings.patch_embedding.weight.dtype.is_floating_point
     from safetensors import safe_open
@@ -61,3 +64,41 @@ def test_publish_copies_casts_and_rehashes(tmp_path, monkeypatch):
         assert {str(weights.get_slice(k).get_dtype()) for k in weights.keys()} <= {"F16", "I64"}
     assert main(["zoo", "publish", str(tmp_path / "nothing"), "t"]) == 2
     assert main(["zoo", "publish", str(source), "unknown"]) == 2
+
+
+@pytest.mark.parametrize("name", [n for n in MLLMS if n in entries() and entries()[n].built])
+def test_built_zoo_mllms_load_verified_and_answer_in_the_benchmark_format(name, tmp_path):
+    """Each shipped tiny LLaVA loads (card hashes checked), keeps tiny-lm's LM, and answers a POPE prompt with Yes/No."""
+    from PIL import Image
+
+    from openeyes.mllm.local import TransformersMLLM
+    from openeyes.mllm.loading import load_mllm
+    from openeyes.world.generate import generate_world
+
+    model, processor, card = load_mllm(resolve(f"zoo:{name}"))
+    assert card["kind"] == "mllm" and model.config.image_seq_length == 64
+    assert len(processor.tokenizer) == model.config.text_config.vocab_size
+    generate_world(tmp_path / "w", seed=3, n=4, size=64, names=["pope"])
+    image = Image.open(next((tmp_path / "w" / "pope").rglob("*.jpg"))).convert("RGB")
+    prompt = "Is there a star in the image?\nAnswer the question using a single word or phrase."
+    answer = TransformersMLLM.from_pretrained(resolve(f"zoo:{name}")).generate([(image, prompt)], max_new_tokens=8)[0]
+    text = answer if isinstance(answer, str) else answer.text
+    assert text.strip().rstrip(".") in ("Yes", "No"), text
+
+
+def test_swapped_zoo_mllms_share_the_lm_of_tiny_llava():
+    """The swap flow keeps the language model unchanged: identical LM weights, different vision tower."""
+    import torch
+
+    from openeyes.mllm.loading import load_mllm
+
+    built = [n for n in MLLMS[1:] if n in entries() and entries()[n].built]
+    if not built or not entries()["tiny-llava"].built:
+        pytest.skip("tiny-llava and its swaps are not built")
+    base, _, _ = load_mllm(resolve("zoo:tiny-llava"))
+    for name in built:
+        swapped, _, _ = load_mllm(resolve(f"zoo:{name}"))
+        for key, value in base.model.language_model.state_dict().items():
+            assert torch.equal(value, swapped.model.language_model.state_dict()[key]), (name, key)
+        assert not torch.equal(base.model.vision_tower.state_dict()["vision_model.embeddings.patch_embedding.weight"],
+                               swapped.model.vision_tower.state_dict()["vision_model.embeddings.patch_embedding.weight"])

@@ -100,6 +100,18 @@ CORPUS = [
     ("embeddings empty list", "post", "/v1/embeddings", {"json": {"input": []}}, 400),
     ("embeddings token ids", "post", "/v1/embeddings", {"json": {"input": [[1, 2, 3]]}}, 422),
     ("body over limit", "post", "/embed/texts", {"content": b"{" + b" " * (17 * 1024 * 1024) + b"}", "headers": {"content-type": "application/json"}}, 413),
+    ("lone surrogate in text", "post", "/embed/texts", {"content": b'{"texts": ["\\ud800"]}', "headers": {"content-type": "application/json"}}, 400),
+    ("lone surrogate in metadata", "post", "/index/add", {"content": b'{"items": [{"text": "a", "metadata": {"k": "\\udfff"}}]}', "headers": {"content-type": "application/json"}}, 400),
+    ("malformed image url", "post", "/embed/images", {"json": {"images": ["http://[::1/x.png"]}}, 400),
+    ("svg data uri", "post", "/embed/images", {"json": {"images": ["data:image/svg+xml;base64," + b64(b"<svg xmlns='http://www.w3.org/2000/svg'/>")]}}, 400),
+    ("bad base64 in data uri", "post", "/embed/images", {"json": {"images": ["data:image/png;base64,!!!!"]}}, 400),
+    ("multipart without boundary", "post", "/embed/images/upload", {"content": b"garbage", "headers": {"content-type": "multipart/form-data"}}, 400),
+    ("upload field is not a file", "post", "/embed/images/upload", {"files": {"files": (None, "just text")}}, 422),
+    ("too many labels", "post", "/classify", {"json": {"images": [b64(GOOD)], "labels": [f"l{i}" for i in range(300)]}}, 413),
+    ("100k-char question", "post", "/vqa", {"json": {"image": b64(GOOD), "question": "why " * 25_000}}, 400),
+    ("too many index items", "post", "/index/add", {"json": {"items": [{"text": "a"}] * 257}}, 413),
+    ("chat seed beyond 64 bits", "post", "/v1/chat/completions", {"json": {"messages": [{"role": "user", "content": "hi"}], "seed": 2**70}}, 422),
+    ("nested json bomb", "post", "/embed/texts", {"content": b'{"texts": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "headers": {"content-type": "application/json"}}, 400),
     ("unknown route", "get", "/nope", {}, 404),
     ("wrong method", "get", "/embed/texts", {}, 405),
 ]
@@ -115,10 +127,27 @@ def test_bad_request_gets_clear_4xx(server, name, method, path, kwargs, expected
 
 
 def test_corpus_is_big_enough_and_service_healthy_after(server):
-    assert len(CORPUS) >= 30
+    assert len(CORPUS) + len(AUTH_CORPUS) >= 30 and len(CORPUS) >= 30
     with server.client() as client:
         assert client.get("/readyz").status_code == 200
         assert client.post("/embed/texts", json={"texts": ["still fine"]}).status_code == 200
+
+
+AUTH_CORPUS = [  # (name, headers) against the API-key server: every one is a 401
+    ("no authorization header", {}),
+    ("wrong key", {"authorization": "Bearer sesamE"}),
+    ("basic scheme", {"authorization": "Basic sesame"}),
+    ("bearer without token", {"authorization": "Bearer"}),
+    ("key without scheme", {"authorization": "sesame"}),
+]
+
+
+@pytest.mark.parametrize("name,headers", AUTH_CORPUS, ids=[c[0] for c in AUTH_CORPUS])
+def test_bad_auth_is_401_with_the_envelope(locked_server, name, headers):
+    with locked_server.client(**headers) as client:
+        response = client.post("/v1/embeddings", json={"input": "a"})
+    assert response.status_code == 401 and response.headers.get("www-authenticate") == "Bearer"
+    assert response.json()["error"]["type"] == "authentication"
 
 
 def test_api_key_guards_everything_but_health(locked_server):

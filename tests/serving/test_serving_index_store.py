@@ -32,18 +32,36 @@ def test_exact_search_ranks_by_cosine_and_delete_and_upsert(tmp_path):
     assert len(store.search(vectors[0], top_k=1000)) == 49
 
 
-def test_faiss_matches_exact_on_a_larger_collection():
-    vectors = _vectors(3000, d=32, seed=1)
-    ids = [str(i) for i in range(3000)]
+def _clustered(n, d=32, clusters=40, seed=0):
+    """Points around ``clusters`` random centres (embeddings have such structure; uniform noise has none)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, d))
+    return (centres[rng.integers(0, clusters, n)] + 0.35 * rng.standard_normal((n, d))).astype(np.float32)
+
+
+def _recall(exact, approx, queries, k=10):
+    return np.mean([len({h["id"] for h in exact.search(q, k)} & {h["id"] for h in approx.search(q, k)}) / k for q in queries])
+
+
+def test_faiss_ivf_matches_exact_and_stays_in_sync_with_adds_and_deletes():
+    vectors = _clustered(4000, seed=1)
+    ids = [str(i) for i in range(4000)]
     exact = IndexStore.open(None, dim=32, fingerprint="f", faiss_threshold=10**9)
     approx = IndexStore.open(None, dim=32, fingerprint="f", faiss_threshold=1000)
-    exact.add(ids, vectors)
-    approx.add(ids, vectors)
-    queries = _vectors(20, d=32, seed=2)
-    recall = np.mean([len({h["id"] for h in exact.search(q, 10)} & {h["id"] for h in approx.search(q, 10)}) / 10 for q in queries])
-    assert recall >= 0.9
-    approx.delete(["0", "1"])  # a delete rebuilds the FAISS index; deleted ids never come back
-    assert all(h["id"] not in ("0", "1") for q in vectors[:2] for h in approx.search(q, 5))
+    exact.add(ids[:3000], vectors[:3000])
+    approx.add(ids[:3000], vectors[:3000])
+    queries = _clustered(30, seed=2)
+    assert _recall(exact, approx, queries) >= 0.9 and approx._ann is not None  # the IVF index is built
+    # after it is built: new rows, a replaced row and deletes go into the IVF index in place
+    for store in (exact, approx):
+        store.add(ids[3000:], vectors[3000:])
+        store.add(["5"], vectors[3999:4000])
+        store.delete([str(i) for i in range(10, 400)])
+    assert approx.count == exact.count == 3610 and approx._ann.count == 3610
+    assert _recall(exact, approx, queries) >= 0.9
+    assert approx.search(vectors[3999], 2)[0]["id"] in ("5", "3999")
+    assert all(int(h["id"]) not in range(10, 400) for q in vectors[10:40] for h in approx.search(q, 10))
+    assert approx.search(vectors[3500], 1)[0]["id"] == "3500"  # added after the build, found by the IVF index
 
 
 def test_persistence_compaction_and_torn_tail(tmp_path):
