@@ -8,6 +8,8 @@ One config holds both stages (Algorithm 1 and the reference's two YAMLs):
 Each stage is its own resumable trainer run in ``<run_dir>/stage<N>`` (``trainer.out_dir`` is
 set from ``run_dir``); ``stage1``/``stage2`` hold each stage's trainer and optimizer settings
 (reference: stage 1 AdamW lr 1e-4, wd 0.01, constant; stage 2 lr 1e-5).
+``stage2_objectives`` adds weighted encoder objectives (e.g. SaCo, CLIPin) to L_dcr in stage 2
+(``openeyes train encoder``'s ``objectives`` entries), for "DCR + SaCo"-style combinations.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from openeyes.config import to_dict
 from openeyes.errors import UserError
 from openeyes.trainer.config import OptimConfig, TrainerConfig
 from openeyes.training.objectives.dcr import DcrConfig
-from openeyes.training.recipes.encoder import InitConfig, LoraSettings, tower_of
+from openeyes.training.recipes.encoder import InitConfig, LoraSettings, ObjectiveEntry, tower_of
 from openeyes.training.recipes.encoder_data import DataConfig, ImageTextCollate, build_dataset
 
 
@@ -81,6 +83,8 @@ class DcrTrainConfig:
     lora: DcrLoraSettings = field(default_factory=DcrLoraSettings)  # stage 2: LoRA (r=16) or the full vision tower
     stage1: Stage1Settings = field(default_factory=Stage1Settings)  # projector alignment
     stage2: Stage2Settings = field(default_factory=Stage2Settings)  # encoder enhancement
+    stage2_objectives: list[ObjectiveEntry] = field(default_factory=list)  # extra weighted objectives next to L_dcr (stage 2)
+    weights_dtype: Literal["float32", "float16"] = "float32"  # storage dtype of stage 2's encoder weights
 
     def projector_dir(self) -> Path:
         return Path(self.projector_out or Path(self.run_dir) / "projector")
@@ -98,7 +102,7 @@ def train_dcr(config: DcrTrainConfig, stage: int) -> Path:
     from openeyes.trainer.freeze import apply_lora, merge_lora
     from openeyes.training.objectives import Composite, WeightedObjective
     from openeyes.training.objectives.dcr import DcrObjective, save_projector
-    from openeyes.training.recipes.encoder import build_start_encoder
+    from openeyes.training.recipes.encoder import build_objectives, build_start_encoder
 
     if stage not in (1, 2):
         raise UserError(f"--stage must be 1 or 2, got {stage}")
@@ -121,7 +125,11 @@ def train_dcr(config: DcrTrainConfig, stage: int) -> Path:
         else:
             for name, param in encoder.model.named_parameters():
                 param.requires_grad_(tower_of(name) == "vision")
-    composite = Composite([WeightedObjective(objective)])
+    entries = [WeightedObjective(objective)]
+    if stage == 2 and config.stage2_objectives:  # after LoRA: CLIPin's EMA copy must have the adapters' names
+        extra = build_objectives(config.stage2_objectives, encoder)
+        entries += [WeightedObjective(o, w, tw) for o, w, tw in zip(extra.objectives, extra.weights, extra.term_weights)]
+    composite = Composite(entries)
     dataset = build_dataset(config.data, encoder.image_size)
     base = config.init.encoder or "tiny-clip (random init)"
 
@@ -134,7 +142,8 @@ def train_dcr(config: DcrTrainConfig, stage: int) -> Path:
             merge_lora(model.model)
         save_encoder_artifact(model, config.out, name=config.name, base=base, config=to_dict(config),
                               data=to_dict(config.data), seed=trainer_config.seed, steps=summary.get("steps"),
-                              metrics={"final_log": summary.get("last") or {}, "dcr_prior": dcr_config.prior})
+                              metrics={"final_log": summary.get("last") or {}, "dcr_prior": dcr_config.prior},
+                              weights_dtype=config.weights_dtype)
 
     trainer = Trainer(trainer_config, settings.optim, encoder, composite, dataset, ImageTextCollate(encoder.image_size),
                       on_step_end=lambda model, step: composite.on_step_end(model),

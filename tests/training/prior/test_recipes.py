@@ -86,3 +86,23 @@ def test_dcr_stage1_then_stage2_with_resume(tmp_path, pixel_prior):
     assert set(before) == set(after)  # LoRA merged back into a plain CLIPModel
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert changed and [k for k in changed if "vision_model" not in k] == []
+
+
+def test_dcr_stage2_adds_extra_objectives_next_to_dcr_with_lora(tmp_path, pixel_prior):
+    _, _, prior = pixel_prior
+    common = [*ENCODER, f"run_dir={tmp_path / 'dcr'}", f"out={tmp_path / 'dcr' / 'artifact'}", f"dcr.prior={prior}",
+              "lora.r=2", "dcr.num_negatives=2", *[f"stage1.{s}" for s in STAGE], *[f"stage2.{s}" for s in STAGE],
+              "stage1.trainer.steps=1", "stage2.trainer.steps=2", "weights_dtype=float16"]
+    assert main(["train", "dcr", "--stage", "1", *common]) == 0
+    clipin = ("stage2_objectives=[{name: clipin, weight: 1.0, options: {pre_dim: 16, contrastive_dim: 8,"
+              " noncontrastive_dim: 32, predictor_hidden_dim: 16, contrastive: false}}]")
+    assert main(["train", "dcr", "--stage", "2", *common, clipin]) == 0  # CLIPin's EMA copy follows the adapters
+    last = _summary(tmp_path / "dcr" / "stage2")["last"]
+    assert "dcr" in last and "clipin_inter" in last
+    card = json.loads((tmp_path / "dcr" / "artifact" / "openeyes.json").read_text())
+    assert card["config"]["stage2_objectives"][0]["name"] == "clipin"
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "dcr" / "artifact" / "model.safetensors"), "pt") as stored:
+        assert {stored.get_tensor(k).dtype for k in stored.keys() if "weight" in k} == {torch.float16}
+    assert load_encoder(str(tmp_path / "dcr" / "artifact")) is not None
