@@ -12,17 +12,10 @@ from PIL import Image
 
 
 def build():
-    from openeyes.encoders.tiny import build_tiny_clip
-    from openeyes.encoders.tokenizer import train_caption_tokenizer
-    from openeyes.integrations.llava.assemble import AssembleOptions, assemble
-    from openeyes.integrations.llava.tiny_lm import build_tiny_llama, train_tiny_lm_tokenizer
+    from openeyes.integrations.llava.tiny_lm import random_tiny_llava
     from openeyes.mllm.local import TransformersMLLM
 
-    texts = ["a red circle left of a blue square", "What color is the moon? Blue"] * 5
-    encoder = build_tiny_clip(train_caption_tokenizer(texts, vocab_size=300, max_length=16), image_size=32,
-                              patch_size=8, vision_width=64, vision_mlp=128, text_width=32, text_layers=1, embed_dim=24)
-    tokenizer = train_tiny_lm_tokenizer(texts, vocab_size=300)
-    model, processor = assemble(encoder, build_tiny_llama(tokenizer), tokenizer, AssembleOptions())
+    model, processor = random_tiny_llava()
     return TransformersMLLM(model, processor, batch_size=8)
 
 

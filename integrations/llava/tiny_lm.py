@@ -83,3 +83,18 @@ def save_tiny_lm(model: Any, tokenizer: Any, directory: str) -> str:
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return str(directory)
+
+
+RANDOM_MLLM_TEXTS = ["a red circle left of a blue square", "What color is the moon? Blue"] * 5
+
+
+def random_tiny_llava(texts: list[str] = RANDOM_MLLM_TEXTS):
+    """(model, processor) of a randomly initialised tiny LLaVA (32 px CLIP tower + tiny Llama), for tests and benches."""
+    from openeyes.encoders.tiny import build_tiny_clip
+    from openeyes.encoders.tokenizer import train_caption_tokenizer
+    from openeyes.integrations.llava.assemble import AssembleOptions, assemble
+
+    encoder = build_tiny_clip(train_caption_tokenizer(texts, vocab_size=300, max_length=16), image_size=32,
+                              patch_size=8, vision_width=64, vision_mlp=128, text_width=32, text_layers=1, embed_dim=24)
+    tokenizer = train_tiny_lm_tokenizer(texts, vocab_size=300)
+    return assemble(encoder, build_tiny_llama(tokenizer), tokenizer, AssembleOptions())
