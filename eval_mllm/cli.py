@@ -17,7 +17,7 @@ def eval_group() -> None:
     """Evaluate encoders and MLLMs exactly as the reference implementations do."""
 
 
-ENCODER_BENCHES = "mmvp_vlm | zeroshot | retrieval | clustering | affinity | naturalbench_retrieval | all"
+ENCODER_BENCHES = "mmvp_vlm | zeroshot | retrieval | clustering | linear_probe | affinity | naturalbench_retrieval | all"
 
 
 @app.command("encoder")
@@ -30,6 +30,8 @@ def encoder_command(
     seed: int = typer.Option(0, "--seed", help="Random seed (clustering's KMeans/PCA)."),
     split: str = typer.Option("test", "--split", help="Dataset split folder / Karpathy annotation split."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    probe_layer: int = typer.Option(None, "--probe-layer",
+                                    help="linear_probe: mean patch token of this vision layer (default: image embeddings)."),
 ) -> None:
     """Score an encoder on encoder benchmarks and write results artifacts."""
     from openeyes.eval_mllm.encoder.runner import check_bench, evaluate_to_artifacts
@@ -37,7 +39,7 @@ def encoder_command(
     check_bench(bench)
     payloads = evaluate_to_artifacts(
         encoder, bench, data, out, device=device,
-        batch_size=batch_size, seed=seed, split=split,
+        batch_size=batch_size, seed=seed, split=split, probe_layer=probe_layer,
     )
     for name, payload in payloads.items():
         value = payload["metrics"].get(payload["headline"])

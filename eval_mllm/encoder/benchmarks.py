@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from openeyes.errors import UserError
@@ -18,8 +19,10 @@ from openeyes.eval_mllm.encoder.data.images import FileImages
 from openeyes.eval_mllm.encoder.data.mmvp_vlm import load_mmvp_vlm
 from openeyes.eval_mllm.encoder.data.naturalbench import load_naturalbench_retrieval
 from openeyes.eval_mllm.encoder.data.retrieval import RetrievalData, load_retrieval
-from openeyes.eval_mllm.encoder.embed import logit_scale_value
-from openeyes.eval_mllm.encoder.scoring import affinity, clustering, mmvp_vlm, pair_selection, retrieval, zeroshot
+from openeyes.eval_mllm.encoder.embed import embed_image_patches, logit_scale_value
+from openeyes.eval_mllm.encoder.scoring import (
+    affinity, clustering, linear_probe, mmvp_vlm, pair_selection, retrieval, zeroshot,
+)
 from openeyes.eval_mllm.results import BenchmarkResult
 
 
@@ -145,6 +148,52 @@ def run_clustering(ctx: EvalContext, path: Path) -> BenchmarkResult:
     )
 
 
+def probe_features(ctx: EvalContext, path: Path, split: str, data: ClassificationData) -> np.ndarray:
+    """[N, F] features the probe reads: image embeddings, or the mean patch token of ``probe_layer``."""
+    if ctx.options.probe_layer is None:
+        return ctx.images(f"{path}#{split}", data.images).numpy()
+    key = ("patches", f"{path}#{split}", ctx.options.probe_layer)
+    if key not in ctx.cache:
+        ctx.cache[key] = embed_image_patches(ctx.encoder, data.images, ctx.options.batch_size, ctx.options.probe_layer)
+    return ctx.cache[key].numpy()
+
+
+def run_linear_probe(ctx: EvalContext, path: Path) -> BenchmarkResult:
+    data = load_classification(path, ctx.options.split)
+    features = probe_features(ctx, path, ctx.options.split, data)
+    labels = np.asarray(data.labels)
+    config = linear_probe.ProbeConfig(c=ctx.options.probe_c, folds=ctx.options.probe_folds, seed=ctx.options.seed)
+    if (path / "train").is_dir() and ctx.options.split != "train":
+        train = load_classification(path, "train")
+        predictions = linear_probe.fit_predict(
+            probe_features(ctx, path, "train", train), np.asarray(train.labels), features, config)
+        scheme = "train split -> eval split"
+    else:
+        try:
+            predictions = linear_probe.cross_validated_predictions(features, labels, config)
+        except ValueError as error:
+            raise UserError(f"{path}: {error}") from None
+        scheme = f"{config.folds}-fold stratified cross-validation on the eval split"
+    names = data.classnames or [str(i) for i in range(int(labels.max()) + 1)]
+    metrics = {"acc1": float((predictions == labels).mean()), **linear_probe.word_accuracies(predictions, labels, names)}
+    per_category = {name: {"recall": float((predictions[labels == i] == i).mean()), "n": int((labels == i).sum())}
+                    for i, name in enumerate(names) if (labels == i).any()}
+    image_names = data.images.names()
+    return BenchmarkResult(
+        benchmark="linear_probe",
+        protocol="CLIP linear probe: L2-regularised logistic regression (L-BFGS) on frozen, z-scored features; "
+                 + scheme,
+        headline="acc1",
+        metrics=metrics,
+        per_category=per_category,
+        predictions=[{"index": i, "image": image_names[i], "label": int(labels[i]), "pred": int(predictions[i])}
+                     for i in range(len(labels))],
+        data=classification_data_record(data, path),
+        options={"split": ctx.options.split, "probe_layer": ctx.options.probe_layer, "probe_c": ctx.options.probe_c,
+                 "probe_folds": ctx.options.probe_folds, "seed": ctx.options.seed},
+    )
+
+
 # ---- retrieval and affinity consistency ----------------------------------------------------
 
 def retrieval_data_record(data: RetrievalData, path: Path) -> dict:
@@ -248,6 +297,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "zeroshot": Benchmark("classification", run_zeroshot),
     "retrieval": Benchmark("retrieval", run_retrieval),
     "clustering": Benchmark("classification", run_clustering),
+    "linear_probe": Benchmark("classification", run_linear_probe),
     "affinity": Benchmark("retrieval", run_affinity),
     "naturalbench_retrieval": Benchmark("naturalbench_retrieval", run_naturalbench_retrieval),
 }

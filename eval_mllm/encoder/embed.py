@@ -32,6 +32,18 @@ def embed_images(encoder, images: ImageStore, batch_size: int) -> torch.Tensor:
     return torch.cat(chunks) if chunks else torch.zeros(0, encoder.embed_dim)
 
 
+def embed_image_patches(encoder, images: ImageStore, batch_size: int, layer: int) -> torch.Tensor:
+    """All images -> mean of the patch tokens of vision hidden state ``layer`` [N, W] (CLS left out)."""
+    device = encoder_device(encoder)
+    grid = encoder.image_size // encoder.patch_size
+    chunks = []
+    with torch.inference_mode():
+        for batch in images.iter_batches(batch_size):
+            tokens = encoder.image_tokens(encoder.preprocess(batch).to(device), layer)  # [B, N, W]
+            chunks.append(tokens[:, -grid * grid:].float().mean(1).cpu())  # [B, W]
+    return torch.cat(chunks)
+
+
 def embed_texts(encoder, texts: Sequence[str], batch_size: int) -> torch.Tensor:
     """Texts -> [T, D]."""
     device = encoder_device(encoder)

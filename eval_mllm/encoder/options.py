@@ -19,6 +19,9 @@ class EncoderEvalOptions:
     pca_dim: int | None = None                 # clustering: PCA components (None: no PCA)
     exclude_self: bool = True                  # affinity: leave the query out of its own row
     affinity_caption: str = "first"            # affinity: "first" caption per image, or "mean" embedding
+    probe_layer: int | None = None             # linear probe: None = image embeddings; N = mean patch token of layer N
+    probe_c: float = 1.0                       # linear probe: inverse L2 strength
+    probe_folds: int = 5                       # linear probe: k-fold CV when there is no "train" split
 
     def check(self) -> "EncoderEvalOptions":
         if self.batch_size < 1:
@@ -29,6 +32,8 @@ class EncoderEvalOptions:
             raise UserError(f"pca_dim must be >= 1, got {self.pca_dim}")
         if self.affinity_caption not in ("first", "mean"):
             raise UserError(f"affinity_caption must be 'first' or 'mean', got {self.affinity_caption!r}")
+        if self.probe_c <= 0 or self.probe_folds < 2:
+            raise UserError(f"probe_c must be > 0 and probe_folds >= 2, got {self.probe_c}, {self.probe_folds}")
         self.recall_k = tuple(int(k) for k in self.recall_k)
         return self
 

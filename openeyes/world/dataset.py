@@ -13,6 +13,7 @@ import numpy as np
 
 from openeyes.world.captions import caption
 from openeyes.world.config import WorldConfig
+from openeyes.world.patch_labels import scene_layout
 from openeyes.world.render import render
 from openeyes.world.sampling import place_objects, rng_for, sample_background, sample_camera, sample_object, sample_scene
 from openeyes.world.scene import Scene, WorldObject
@@ -26,8 +27,12 @@ def main_object(scene: Scene) -> WorldObject:
     return min(scene.objects, key=lambda o: o.z)
 
 
-def scene_labels(scene: Scene) -> dict:
-    """Scalar facts about the scene (collate-friendly: str and int only)."""
+def scene_labels(scene: Scene, config: WorldConfig | None = None) -> dict:
+    """Facts about the scene (collate-friendly: str, int and tuples of numbers).
+
+    ``layout`` (with ``config``) places every object on screen for per-patch labels
+    (``openeyes.world.patch_labels``).
+    """
     obj = main_object(scene)
     return {
         "shape": obj.noun,
@@ -45,7 +50,7 @@ def scene_labels(scene: Scene) -> dict:
         # which categories / colours appear anywhere in the scene (multi-hot, for auxiliary heads)
         "nouns_present": tuple(int(any(o.noun == n for o in scene.objects)) for n in NOUNS),
         "colors_present": tuple(int(any(o.color == c for o in scene.objects)) for c in COLOR_NAMES),
-    }
+    } | ({"layout": scene_layout(scene, config)} if config is not None else {})
 
 
 class _WorldDataset:
@@ -81,7 +86,7 @@ class WorldImageText(_WorldDataset):
         rng = rng_for(self.seed, self.split, i, self.stream)
         scene = sample_scene(rng, self.config)
         return {"image": render(scene, self.config), "text": caption(scene, rng, self.config),
-                "labels": scene_labels(scene)}
+                "labels": scene_labels(scene, self.config)}
 
 
 class WorldClassification(_WorldDataset):

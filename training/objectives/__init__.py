@@ -96,3 +96,9 @@ from openeyes.training.objectives.dcr import DcrConfig, DcrObjective  # noqa: E4
 
 REGISTRY["dcr"] = DcrObjective
 CONFIGS["dcr"] = DcrConfig
+
+# The zoo base CLIP's dense auxiliary supervision (per-patch world labels); see patch_labels.py.
+from openeyes.training.objectives.patch_labels import PatchLabelsConfig, PatchLabelsObjective  # noqa: E402
+
+REGISTRY["patch_labels"] = PatchLabelsObjective
+CONFIGS["patch_labels"] = PatchLabelsConfig

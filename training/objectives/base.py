@@ -55,6 +55,17 @@ class FeatureCache:
     def image_embeds(self) -> torch.Tensor:  # [B, D]
         return self._memo("image_embeds", lambda: self.encoder.encode_image(self.pixels()))
 
+    def image_tokens(self, layer: int) -> torch.Tensor:  # [B, N, W] hidden states of vision layer ``layer``
+        key = f"image_tokens@{layer}"
+        if key not in self._values:
+            if "image_embeds" not in self._values and hasattr(self.encoder, "encode_image_and_tokens"):
+                embeds, tokens = self.encoder.encode_image_and_tokens(self.pixels(), layer)  # one vision pass
+                self._values["image_embeds"] = embeds
+                self._values[key] = tokens
+            else:
+                self._values[key] = self.encoder.image_tokens(self.pixels(), layer)
+        return self._values[key]
+
     def text_embeds(self) -> torch.Tensor:  # [B, D]
         return self._memo("text_embeds", lambda: self.encoder.encode_text(self.tokens()))
 
@@ -108,6 +119,9 @@ class Composite(nn.Module):
 
     def forward(self, encoder: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         cache = FeatureCache(encoder, batch)
+        for objective in self.objectives:  # hidden states first, so they share the embeddings' vision pass
+            if getattr(objective, "token_layer", None) is not None:
+                cache.image_tokens(objective.token_layer)
         terms: dict[str, torch.Tensor] = {}
         total = None
         for objective, weight, per_term in zip(self.objectives, self.weights, self.term_weights):

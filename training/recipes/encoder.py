@@ -115,6 +115,13 @@ def trainable_filter(config: EncoderTrainConfig):
     return keep
 
 
+def patch_grid_for(config: EncoderTrainConfig, encoder) -> int | None:
+    """The patch grid side G when an objective needs per-patch labels, else None."""
+    if not any(entry.name == "patch_labels" for entry in config.objectives):
+        return None
+    return encoder.image_size // encoder.patch_size
+
+
 def train_encoder(config: EncoderTrainConfig) -> Path:
     """Run the training described by ``config``; return the artifact directory."""
     from openeyes.encoders.artifact import save_encoder_artifact
@@ -138,7 +145,7 @@ def train_encoder(config: EncoderTrainConfig) -> Path:
         )
 
     trainer = Trainer(
-        config.trainer, config.optim, encoder, objective, dataset, ImageTextCollate(encoder.image_size),
+        config.trainer, config.optim, encoder, objective, dataset, ImageTextCollate(encoder.image_size, patch_grid_for(config, encoder)),
         on_step_end=lambda model, step: objective.on_step_end(model),
         param_filter=trainable_filter(config), export=export, run_info={"recipe": "encoder", "name": config.name},
     )

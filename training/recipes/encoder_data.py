@@ -4,7 +4,8 @@ Every source yields ``{"image": uint8 array [H, W, 3] or PIL image, "text": str,
 collate resizes to the encoder's square input (PIL, bicubic) and returns the batch format of
 ``training/objectives/base.py``: ``images`` float [B, 3, S, S] in [0, 1], ``texts`` list[str],
 plus ``label_hot`` float [B, K] (categories and colours present) when the source has the
-world's structured labels.
+world's structured labels, and ``patch_nouns`` / ``patch_colors`` long [B, G * G] (what covers
+each patch of a G x G grid, ``openeyes.world.patch_labels``) when a grid is asked for too.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 from PIL import Image
 
 from openeyes.errors import UserError
+from openeyes.world.patch_labels import patch_label_map
 
 
 @dataclass
@@ -50,10 +52,11 @@ def build_dataset(config: DataConfig, image_size: int):
 
 
 class ImageTextCollate:
-    """Samples -> ``{"images": [B, 3, S, S] in [0, 1], "texts": [...], "label_ids"?: [B, K]}``."""
+    """Samples -> ``{"images": [B, 3, S, S] in [0, 1], "texts": [...], "label_hot"?: [B, K], ...}``."""
 
-    def __init__(self, image_size: int):
+    def __init__(self, image_size: int, patch_grid: int | None = None):
         self.image_size = image_size
+        self.patch_grid = patch_grid  # G: also emit per-patch labels on a G x G grid (world source only)
 
     def _pixels(self, image: Any) -> np.ndarray:  # [S, S, 3] uint8
         if isinstance(image, np.ndarray) and image.shape[:2] == (self.image_size, self.image_size):
@@ -72,4 +75,8 @@ class ImageTextCollate:
         if all(isinstance(l, dict) and "nouns_present" in l for l in labels):
             hot = [list(l["nouns_present"]) + list(l["colors_present"]) for l in labels]
             batch["label_hot"] = torch.tensor(hot, dtype=torch.float32)  # [B, K]
+        if self.patch_grid and all(isinstance(l, dict) and "layout" in l for l in labels):
+            maps = [patch_label_map(l["layout"], self.patch_grid) for l in labels]
+            batch["patch_nouns"] = torch.from_numpy(np.stack([m[0] for m in maps]))  # [B, G * G]
+            batch["patch_colors"] = torch.from_numpy(np.stack([m[1] for m in maps]))  # [B, G * G]
         return batch

@@ -46,7 +46,8 @@ def encoder_artifact(tiny_encoder, tmp_path_factory):
 
 def test_all_runs_every_benchmark_with_data(tiny_encoder, export_root):
     results = evaluate_encoder(tiny_encoder, "all", export_root, batch_size=7)
-    assert set(results) == {"mmvp_vlm", "zeroshot", "retrieval", "clustering", "affinity", "naturalbench_retrieval"}
+    assert set(results) == {"mmvp_vlm", "zeroshot", "retrieval", "clustering", "linear_probe", "affinity",
+                            "naturalbench_retrieval"}
     assert len(results["mmvp_vlm"]["predictions"]) == 135
     assert len(results["zeroshot"]["predictions"]) == 18
     assert results["retrieval"]["data"]["n_texts"] == 8
