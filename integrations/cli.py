@@ -79,14 +79,14 @@ def swap(
 
 @app.command(context_settings={"allow_extra_args": True})
 def train(
-    stage: int = typer.Option(1, help="1: projector only; 2: projector + LoRA on the LM"),
+    stage: int = typer.Option(1, help="1: projector only; 2: projector + the LM (LoRA, or lm_tuning=full)"),
     mllm: Path = typer.Option(..., help="starting MLLM directory"),
     data: str = typer.Option(..., help="LLaVA JSON file or a world export folder"),
     out: Path = typer.Option(..., help="where the trained mllm artifact goes"),
     config: Optional[Path] = typer.Option(None, help="YAML config (LlavaTrainConfig)"),
     overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. trainer.steps=200 optim.lr=5e-4"),
 ):
-    """LLaVA stage 1 (projector) or stage 2 (projector + LoRA) training."""
+    """LLaVA stage 1 (projector) or stage 2 (projector + LoRA, or the whole LM with lm_tuning=full) training."""
     from openeyes.config import load_config
     from openeyes.integrations.llava.train import LlavaTrainConfig, stage_defaults, train_llava
 
@@ -161,9 +161,10 @@ def world_mix_command(
     out: Path = typer.Option(..., help="the instruction-mix JSON to write (images relative to --world)"),
     per_benchmark: Optional[int] = typer.Option(None, help="at most this many rows per benchmark (seeded subset)"),
     seed: int = typer.Option(0, help="subset and shuffle seed"),
+    captions: int = typer.Option(0, help="also this many llava_pretrain caption rows (seeded subset)"),
 ):
     """Instruction mix for stage 2: world conversations + benchmark-format questions (training seeds only)."""
     from openeyes.integrations.llava.world_mix import build_world_mix
 
-    counts = build_world_mix(world, out, per_benchmark=per_benchmark, seed=seed)
+    counts = build_world_mix(world, out, per_benchmark=per_benchmark, seed=seed, captions=captions)
     typer.echo(f"wrote {out} ({', '.join(f'{k} {v}' for k, v in counts.items())})")

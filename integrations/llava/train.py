@@ -18,6 +18,8 @@ from openeyes.trainer.config import OptimConfig, TrainerConfig
 
 PROJECTOR_PREFIX = "model.model.multi_modal_projector."  # as the trainer names it (TrainingModule.model.<...>)
 VISION_PREFIX = "model.model.vision_tower."
+LM_PREFIX = "model.model.language_model."
+LM_HEAD_PREFIX = "model.lm_head."
 LM_LINEAR_LAYERS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -49,7 +51,8 @@ class LoraSettings:
 class LlavaTrainConfig:
     """One LLaVA training stage on an existing MLLM artifact."""
 
-    stage: int = 1  # 1: projector only (pretraining); 2: projector + LoRA on the LM (instruction tuning)
+    stage: int = 1  # 1: projector only (pretraining); 2: projector + the LM (instruction tuning)
+    lm_tuning: str = "lora"  # stage 2: "lora" (adapters, merged at export; finetune_lora.sh) or "full" (finetune.sh)
     train_vision_tower: bool = False  # also tune the whole vision tower (stage 2 only; Cambrian/InternVL-style)
     mllm: str = ""  # the starting MLLM directory (artifact or transformers Llava dir)
     out: str = ""  # where the trained MLLM artifact goes
@@ -65,6 +68,8 @@ class LlavaTrainConfig:
             raise UserError(f"stage must be 1 or 2, got {self.stage}")
         if not self.mllm or not self.out or not self.data.path:
             raise UserError("mllm, out and data.path are required")
+        if self.lm_tuning not in ("lora", "full"):
+            raise UserError(f"lm_tuning must be 'lora' or 'full', got {self.lm_tuning!r}")
         if self.train_vision_tower and self.stage != 2:
             raise UserError("train_vision_tower applies to stage 2 only (stage 1 trains the projector alone)")
         if self.data.max_length < 8:
@@ -72,7 +77,7 @@ class LlavaTrainConfig:
 
 
 def stage_defaults(stage: int, config_file: str | Path | None = None) -> list[str]:
-    """Overrides applied before the user's for a stage (stage 2: LLaVA's LoRA learning rate).
+    """Overrides applied before the user's for a stage (stage 2: LLaVA's LoRA learning rate, 2e-4).
 
     A value the config file sets itself wins over the stage default.
     """
@@ -83,11 +88,15 @@ def stage_defaults(stage: int, config_file: str | Path | None = None) -> list[st
     return ["optim.lr=2e-4"] if stage == 2 and not sets_lr else []
 
 
+def uses_lora(config: LlavaTrainConfig) -> bool:
+    return config.stage == 2 and config.lm_tuning == "lora"
+
+
 def choose_trainable(model: Any, config: LlavaTrainConfig) -> None:
-    """Freeze everything but the projector (stage 1) or the projector + LoRA adapters on the LM (stage 2)."""
+    """Freeze everything but the projector (stage 1) or the projector + the LM (stage 2: LoRA or all weights)."""
     from openeyes.trainer.freeze import apply_lora
 
-    if config.stage == 2:
+    if uses_lora(config):
         apply_lora(model.model.language_model, config.lora.targets, config.lora.r, config.lora.alpha, config.lora.dropout)
     model.requires_grad_(False)
     model.model.multi_modal_projector.requires_grad_(True)
@@ -95,11 +104,15 @@ def choose_trainable(model: Any, config: LlavaTrainConfig) -> None:
         model.model.vision_tower.requires_grad_(True)
     if config.stage == 2:
         for name, param in model.model.language_model.named_parameters():
-            param.requires_grad_("lora_" in name)
+            param.requires_grad_(config.lm_tuning == "full" or "lora_" in name)
+        if config.lm_tuning == "full":
+            model.lm_head.requires_grad_(True)
 
 
-def trainable_name(stage: int, vision_tower: bool = False):
+def trainable_name(stage: int, vision_tower: bool = False, lm_tuning: str = "lora"):
     def keep(name: str, param: Any) -> bool:
+        if stage == 2 and lm_tuning == "full" and name.startswith((LM_PREFIX, LM_HEAD_PREFIX)):
+            return True
         return (name.startswith(PROJECTOR_PREFIX) or (stage == 2 and "lora_" in name)
                 or (vision_tower and name.startswith(VISION_PREFIX)))
 
@@ -137,7 +150,7 @@ def train_llava(config: LlavaTrainConfig) -> Path:
 
     def export(trained, out_dir, summary):
         trained.eval()
-        if config.stage == 2:
+        if uses_lora(config):
             merge_lora(trained.model.language_model)
         save_mllm(trained, processor, config.out, name=name, base=card.get("name") or config.mllm,
                   config=to_dict(config), data={"path": dataset.source, "rows": len(dataset), "skipped": dataset.skipped},
@@ -146,7 +159,7 @@ def train_llava(config: LlavaTrainConfig) -> Path:
                   encoder=(card.get("mllm") or {}).get("encoder"), language_model=(card.get("mllm") or {}).get("language_model"))
 
     trainer = Trainer(config.trainer, config.optim, model, llava_loss, dataset, collate,
-                      param_filter=trainable_name(config.stage, config.train_vision_tower), export=export,
+                      param_filter=trainable_name(config.stage, config.train_vision_tower, config.lm_tuning), export=export,
                       run_info={"recipe": f"llava_stage{config.stage}", "name": name})
     trainer.train()
     return Path(config.out)

@@ -20,6 +20,7 @@ from openeyes.artifacts import write_json_atomic
 from openeyes.errors import UserError
 
 INSTRUCT_JSON = Path("llava_instruct") / "llava_v1_5_mix665k.json"
+PRETRAIN_JSON = Path("llava_pretrain") / "blip_laion_cc_sbu_558k.json"
 MIX_BENCHMARKS = ("mmvp", "pope", "cv_bench", "naturalbench")
 
 
@@ -73,12 +74,25 @@ def instruct_rows(world_dir: Path) -> list[dict]:
     return [{**row, "image": str(Path("llava_instruct") / "images" / row["image"])} for row in rows]
 
 
+def caption_rows(world_dir: Path) -> list[dict]:
+    """The world's ``llava_pretrain`` caption rows with image paths re-rooted at ``world_dir``."""
+    from openeyes.datasets.llava import load_llava_json
+
+    path = world_dir / PRETRAIN_JSON
+    if not path.is_file():
+        raise UserError(f"{world_dir} has no {PRETRAIN_JSON}; generate it with --only llava_pretrain")
+    rows = load_llava_json(path)
+    return [{**row, "image": str(PRETRAIN_JSON.parent / "images" / row["image"])} for row in rows]
+
+
 def build_world_mix(world_dir: str | Path, out: str | Path, benchmarks: tuple[str, ...] = MIX_BENCHMARKS,
-                    per_benchmark: int | None = None, seed: int = 0) -> dict[str, int]:
+                    per_benchmark: int | None = None, seed: int = 0, captions: int = 0) -> dict[str, int]:
     """Write the mix JSON ``out`` (images relative to ``world_dir``); returns row counts per source.
 
     ``per_benchmark`` keeps at most that many rows of each benchmark (a seeded random subset,
-    so that POPE's three splits do not swamp the rest); the mix is shuffled with ``seed``.
+    so that POPE's three splits do not swamp the rest); ``captions`` adds that many caption rows
+    of the world's ``llava_pretrain`` set (dense grounding signal, as ShareGPT4V-style SFT mixes
+    carry); the mix is shuffled with ``seed``.
     """
     import random
 
@@ -87,10 +101,16 @@ def build_world_mix(world_dir: str | Path, out: str | Path, benchmarks: tuple[st
         raise UserError(f"world export {world_dir} not found")
     if per_benchmark is not None and per_benchmark < 1:
         raise UserError(f"per_benchmark must be >= 1, got {per_benchmark}")
+    if captions < 0:
+        raise UserError(f"captions must be >= 0, got {captions}")
     rng = random.Random(seed)
-    counts = {"llava_instruct": 0}
     rows = instruct_rows(world_dir)
-    counts["llava_instruct"] = len(rows)
+    counts = {"llava_instruct": len(rows)}
+    if captions:
+        pool = caption_rows(world_dir)
+        chosen = rng.sample(pool, min(captions, len(pool)))
+        counts["llava_pretrain"] = len(chosen)
+        rows.extend(chosen)
     for bench in benchmarks:
         if not (world_dir / bench).is_dir():
             raise UserError(f"{world_dir} has no {bench}/ export; generate it with --only {bench}")

@@ -60,6 +60,25 @@ def test_stage2_can_tune_the_vision_tower_and_stage1_refuses_it(mllm_dir, world,
     assert "stage 2 only" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
+def test_stage2_full_lm_tuning_changes_lm_and_head_without_adapters(mllm_dir, world, tmp_path, capsys):
+    from openeyes.mllm.loading import load_mllm
+
+    out = tmp_path / "s2full"
+    assert main(["integrate", "train", "--stage", "2", "--mllm", mllm_dir, "--data", world, "--out", str(out),
+                 "lm_tuning=full", *RUN]) == 0
+    before, _, _ = load_mllm(mllm_dir)
+    after, _, card = load_mllm(out)
+    changed = {name for name, p in after.state_dict().items() if not torch.equal(p, before.state_dict()[name])}
+    assert not any("lora" in name for name in after.state_dict())
+    assert any(name.startswith("model.language_model.") and name.endswith("mlp.down_proj.weight") for name in changed)
+    assert any("multi_modal_projector" in name for name in changed)
+    assert not any(name.startswith("model.vision_tower.") for name in changed)
+    assert card["config"]["lm_tuning"] == "full"
+    assert main(["integrate", "train", "--stage", "2", "--mllm", mllm_dir, "--data", world,
+                 "--out", str(tmp_path / "bad"), "lm_tuning=everything", *RUN]) == 2
+    assert "lm_tuning" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
 def test_export_loads_offline_with_auto_classes_and_generates_the_same(mllm_dir, tmp_path):
     from transformers import AutoModelForImageTextToText, AutoProcessor, LlavaForConditionalGeneration
 

@@ -42,6 +42,22 @@ def test_mix_rows_answer_every_benchmark_item_correctly(bench_world, tmp_path):
             assert scored["metrics"]["accuracy"] == pytest.approx(1.0), (bench, scored["metrics"])
 
 
+def test_mix_can_carry_caption_rows_that_resolve_from_the_world_root(bench_world, tmp_path):
+    from openeyes.integrations.llava.data import read_conversations
+    from openeyes.integrations.llava.world_mix import build_world_mix
+
+    out = tmp_path / "cap.json"
+    counts = build_world_mix(bench_world, out, per_benchmark=5, seed=2, captions=10)
+    rows = json.loads(out.read_text())
+    captions = [row for row in rows if row["image"].startswith("llava_pretrain/images/")]
+    assert counts["llava_pretrain"] == len(captions) == 10 and len(rows) == sum(counts.values())
+    pretrain = json.loads((bench_world / "llava_pretrain" / "blip_laion_cc_sbu_558k.json").read_text())
+    by_id = {row["id"]: row for row in pretrain}
+    assert all(row["conversations"] == by_id[row["id"]]["conversations"] for row in captions)
+    assert len(read_conversations(out, stage=2, image_folder=bench_world)) == len(rows)  # every image resolves
+    assert build_world_mix(bench_world, tmp_path / "all.json", per_benchmark=5, captions=10_000)["llava_pretrain"] == 24
+
+
 def test_mix_is_deterministic_and_bad_input_is_refused(bench_world, tmp_path):
     from openeyes.errors import UserError
     from openeyes.integrations.llava.world_mix import build_world_mix
@@ -53,6 +69,8 @@ def test_mix_is_deterministic_and_bad_input_is_refused(bench_world, tmp_path):
         build_world_mix(bench_world, tmp_path / "c.json", per_benchmark=0)
     with pytest.raises(UserError, match="not found"):
         build_world_mix(tmp_path / "missing", tmp_path / "c.json")
+    with pytest.raises(UserError, match="captions"):
+        build_world_mix(bench_world, tmp_path / "c.json", captions=-1)
 
 
 def test_tiny_lm_recipe_learns_the_world_text(bench_world, tmp_path):

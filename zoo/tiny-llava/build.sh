@@ -21,7 +21,9 @@ mkdir -p "$OUT"
 openeyes integrate tiny-lm --config zoo/tiny-lm/train.yaml out="$OUT/tiny-lm" trainer.out_dir="$OUT/tiny-lm.run"
 openeyes zoo publish "$OUT/tiny-lm" tiny-lm
 
-openeyes integrate llava --encoder zoo:tiny-clip --lm "$(openeyes zoo path tiny-lm)" --out "$OUT/tiny-llava-s0"
+# the tower's last layer: that is where tiny-clip's per-patch shape supervision sits (2 layers only)
+openeyes integrate llava --encoder zoo:tiny-clip --lm "$(openeyes zoo path tiny-lm)" --vision-feature-layer -1 \
+    --out "$OUT/tiny-llava-s0"
 openeyes integrate train --stage 1 --mllm "$OUT/tiny-llava-s0" --data "$W" --out "$OUT/tiny-llava-s1" \
     --config zoo/tiny-llava/stage1.yaml trainer.out_dir="$OUT/tiny-llava-s1.run"
 openeyes integrate train --stage 2 --mllm "$OUT/tiny-llava-s1" --data "$W/llava_mix.json" --out "$OUT/tiny-llava" \
