@@ -14,10 +14,13 @@ from openeyes.errors import UserError
 
 
 def load_mllm(source: str | Path, *, device: str = "cpu", dtype: Any = None, verify: bool = True):
-    """(LlavaForConditionalGeneration in eval mode, its processor, its card or {})."""
+    """(LlavaForConditionalGeneration in eval mode, its processor, its card or {}); ``zoo:NAME`` works too."""
     import torch
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
+    from openeyes.zoo_registry import resolve
+
+    source = resolve(str(source)) if isinstance(source, str) else source
     path = Path(source).expanduser()
     card: dict[str, Any] = {}
     if path.is_dir():

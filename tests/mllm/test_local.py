@@ -96,3 +96,13 @@ def test_sampling_differs_from_greedy_and_by_seed(mllm):
     greedy = mllm.generate(requests, max_new_tokens=8)
     sampled = [mllm.generate(requests, max_new_tokens=8, temperature=1.5, seed=seed) for seed in (0, 1)]
     assert sampled[0] != sampled[1] and sampled[0] != greedy
+
+
+def test_load_mllm_resolves_zoo_names_like_the_cli():
+    from openeyes.mllm.loading import load_mllm
+    from openeyes.zoo_registry import resolve
+
+    model, processor, card = load_mllm("zoo:tiny-llava")
+    assert card["name"] == "tiny-llava" and card["kind"] == "mllm"
+    assert model.config.image_seq_length == 64 and model.config.vision_feature_layer == -1
+    assert resolve("zoo:tiny-llava").endswith("zoo/tiny-llava")
