@@ -9,6 +9,7 @@ from typing import Sequence
 
 import torch
 
+from openeyes.errors import UserError
 from openeyes.eval_mllm.encoder.data.images import ImageStore
 
 
@@ -34,6 +35,8 @@ def embed_images(encoder, images: ImageStore, batch_size: int) -> torch.Tensor:
 
 def embed_image_patches(encoder, images: ImageStore, batch_size: int, layer: int) -> torch.Tensor:
     """All images -> mean of the patch tokens of vision hidden state ``layer`` [N, W] (CLS left out)."""
+    if not getattr(encoder, "patch_size", 0):
+        raise UserError("a patch-token probe (--probe-layer) needs a ViT encoder; this one has no patches")
     device = encoder_device(encoder)
     grid = encoder.image_size // encoder.patch_size
     chunks = []

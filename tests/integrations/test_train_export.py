@@ -44,15 +44,20 @@ def test_stage1_trains_projector_only_then_stage2_and_export(mllm_dir, world, tm
     assert f"vllm serve {exported}" in readme and f"--model llava_hf --model_args pretrained={exported}" in readme
 
 
-def test_stage2_can_tune_the_vision_tower_and_stage1_refuses_it(mllm_dir, world, tmp_path, capsys):
+def stage2_changes(mllm_dir, world, out, *settings):
+    """Run stage 2 with ``settings``; (names of changed weights, the trained model, its card)."""
     from openeyes.mllm.loading import load_mllm
 
-    out = tmp_path / "s2v"
     assert main(["integrate", "train", "--stage", "2", "--mllm", mllm_dir, "--data", world, "--out", str(out),
-                 "train_vision_tower=true", *RUN]) == 0
+                 *settings, *RUN]) == 0
     before, _, _ = load_mllm(mllm_dir)
     after, _, card = load_mllm(out)
     changed = {name for name, p in after.state_dict().items() if not torch.equal(p, before.state_dict()[name])}
+    return changed, after, card
+
+
+def test_stage2_can_tune_the_vision_tower_and_stage1_refuses_it(mllm_dir, world, tmp_path, capsys):
+    changed, _, card = stage2_changes(mllm_dir, world, tmp_path / "s2v", "train_vision_tower=true")
     assert any(name.startswith("model.vision_tower.") for name in changed)
     assert any("multi_modal_projector" in name for name in changed) and card["config"]["train_vision_tower"]
     assert main(["integrate", "train", "--stage", "1", "--mllm", mllm_dir, "--data", world,
@@ -61,15 +66,9 @@ def test_stage2_can_tune_the_vision_tower_and_stage1_refuses_it(mllm_dir, world,
 
 
 def test_stage2_full_lm_tuning_changes_lm_and_head_without_adapters(mllm_dir, world, tmp_path, capsys):
-    from openeyes.mllm.loading import load_mllm
-
-    out = tmp_path / "s2full"
-    assert main(["integrate", "train", "--stage", "2", "--mllm", mllm_dir, "--data", world, "--out", str(out),
-                 "lm_tuning=full", *RUN]) == 0
-    before, _, _ = load_mllm(mllm_dir)
-    after, _, card = load_mllm(out)
-    changed = {name for name, p in after.state_dict().items() if not torch.equal(p, before.state_dict()[name])}
+    changed, after, card = stage2_changes(mllm_dir, world, tmp_path / "s2full", "lm_tuning=full")
     assert not any("lora" in name for name in after.state_dict())
+    assert "lm_head.weight" in changed
     assert any(name.startswith("model.language_model.") and name.endswith("mlp.down_proj.weight") for name in changed)
     assert any("multi_modal_projector" in name for name in changed)
     assert not any(name.startswith("model.vision_tower.") for name in changed)

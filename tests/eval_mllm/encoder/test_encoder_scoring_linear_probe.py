@@ -52,3 +52,14 @@ def test_word_accuracies_split_head_and_modifier():
     predictions = np.array([1, 1, 0, 2])  # colour wrong/right/right/wrong, shape right/right/wrong/right
     assert word_accuracies(predictions, labels, names) == {"head_acc": 0.75, "modifier_acc": 0.5}
     assert word_accuracies(predictions, labels, ["cat", "dog", "a b", "c d"]) == {}
+
+
+def test_patch_probe_refuses_an_encoder_without_patches():
+    from openeyes.errors import UserError
+    from openeyes.eval_mllm.encoder.embed import embed_image_patches
+
+    class ConvEncoder:  # an open_clip ResNet reports patch_size 0
+        image_size, patch_size = 64, 0
+
+    with pytest.raises(UserError, match="ViT"):
+        embed_image_patches(ConvEncoder(), images=None, batch_size=4, layer=-1)
