@@ -63,26 +63,24 @@ def benchmark_rows(world_dir: Path, bench: str) -> list[dict]:
     return rows
 
 
-def instruct_rows(world_dir: Path) -> list[dict]:
-    """The world's ``llava_instruct`` conversations with image paths re-rooted at ``world_dir``."""
+def rooted_rows(world_dir: Path, json_path: Path) -> list[dict]:
+    """A world LLaVA JSON (``<set>/<file>.json``, images in ``<set>/images/``) with image paths re-rooted at ``world_dir``."""
     from openeyes.datasets.llava import load_llava_json
 
-    path = world_dir / INSTRUCT_JSON
+    path = world_dir / json_path
     if not path.is_file():
-        raise UserError(f"{world_dir} has no {INSTRUCT_JSON}; generate it with --only llava_instruct")
-    rows = load_llava_json(path)
-    return [{**row, "image": str(Path("llava_instruct") / "images" / row["image"])} for row in rows]
+        raise UserError(f"{world_dir} has no {json_path}; generate it with --only {json_path.parent}")
+    return [{**row, "image": str(json_path.parent / "images" / row["image"])} for row in load_llava_json(path)]
+
+
+def instruct_rows(world_dir: Path) -> list[dict]:
+    """The world's ``llava_instruct`` conversations, images re-rooted at ``world_dir``."""
+    return rooted_rows(world_dir, INSTRUCT_JSON)
 
 
 def caption_rows(world_dir: Path) -> list[dict]:
-    """The world's ``llava_pretrain`` caption rows with image paths re-rooted at ``world_dir``."""
-    from openeyes.datasets.llava import load_llava_json
-
-    path = world_dir / PRETRAIN_JSON
-    if not path.is_file():
-        raise UserError(f"{world_dir} has no {PRETRAIN_JSON}; generate it with --only llava_pretrain")
-    rows = load_llava_json(path)
-    return [{**row, "image": str(PRETRAIN_JSON.parent / "images" / row["image"])} for row in rows]
+    """The world's ``llava_pretrain`` caption rows, images re-rooted at ``world_dir``."""
+    return rooted_rows(world_dir, PRETRAIN_JSON)
 
 
 def build_world_mix(world_dir: str | Path, out: str | Path, benchmarks: tuple[str, ...] = MIX_BENCHMARKS,

@@ -196,10 +196,14 @@ class HFEncoder(nn.Module):
         mask = mask.to(self._device()) if mask is not None else None
         return _pooled(self.model.get_text_features(input_ids=input_ids, attention_mask=mask))
 
+    def _vision_pass(self, pixels: torch.Tensor):
+        """The vision tower's output with every hidden state, in the tower's dtype and device."""
+        dtype = self.model.vision_model.embeddings.patch_embedding.weight.dtype
+        return self.model.vision_model(pixel_values=pixels.to(self._device(), dtype), output_hidden_states=True)
+
     def encode_image_and_tokens(self, pixels: torch.Tensor, layer: int = -2) -> tuple[torch.Tensor, torch.Tensor]:
         """One vision pass: ``encode_image``'s embeddings [B, D] and ``image_tokens``' hidden states [B, N, W]."""
-        dtype = self.model.vision_model.embeddings.patch_embedding.weight.dtype
-        output = self.model.vision_model(pixel_values=pixels.to(self._device(), dtype), output_hidden_states=True)
+        output = self._vision_pass(pixels)
         embeds = output.pooler_output  # [B, W] (SigLIP: its attention-pooling head, already the embedding)
         if getattr(self.model, "visual_projection", None) is not None:
             embeds = self.model.visual_projection(embeds)  # CLIP: [B, W] -> [B, D]
@@ -207,9 +211,7 @@ class HFEncoder(nn.Module):
 
     def image_tokens(self, pixels: torch.Tensor, layer: int = -2) -> torch.Tensor:
         """Hidden states of vision layer ``layer`` [B, N, vision_width] (index 0 = embeddings; CLS first for CLIP)."""
-        dtype = self.model.vision_model.embeddings.patch_embedding.weight.dtype
-        output = self.model.vision_model(pixel_values=pixels.to(self._device(), dtype), output_hidden_states=True)
-        return output.hidden_states[layer]
+        return self._vision_pass(pixels).hidden_states[layer]
 
     @property
     def logit_scale(self) -> torch.Tensor:

@@ -15,24 +15,29 @@ from pathlib import Path
 
 import openeyes  # noqa: F401
 import numpy as np
-import torch
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 from openeyes.encoders.loading import load_encoder
+from openeyes.eval_mllm.encoder.data.images import batched
+from openeyes.eval_mllm.encoder.embed import embed_image_patches
 from openeyes.world.dataset import WorldImageText
 from openeyes.world.vocab import NOUNS
 
 
+class InMemoryImages:
+    """PIL images already decoded, as the ImageStore that ``embed_image_patches`` reads."""
+
+    def __init__(self, images: list[Image.Image]):
+        self.images = images
+
+    def iter_batches(self, batch_size: int):
+        yield from batched(self.images, batch_size)
+
+
 def patch_means(encoder, images: list[Image.Image], layer: int, batch_size: int = 128) -> np.ndarray:
     """[N, W] mean patch token of ``layer`` (CLS left out)."""
-    grid = encoder.image_size // encoder.patch_size
-    chunks = []
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            tokens = encoder.image_tokens(encoder.preprocess(images[start:start + batch_size]), layer)
-            chunks.append(tokens[:, -grid * grid:].float().mean(1).numpy())
-    return np.concatenate(chunks)
+    return embed_image_patches(encoder, InMemoryImages(images), batch_size, layer).numpy()
 
 
 def world_split(encoder, seed: int, split: str, n: int, layer: int) -> tuple[np.ndarray, np.ndarray]:
