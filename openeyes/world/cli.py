@@ -12,7 +12,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 GENERATE_HELP = (
     "Write the world's exports under OUT (one folder each) plus a world.json manifest.\n\n"
     "N scales every set: N images each for llava_pretrain, llava_instruct, retrieval (5 captions each) "
-    "and pope (6 questions each, 3 settings); max(N, 88) images for classification; N items per task "
+    "scene_text (N text-only described scenes with questions, no images) and pope (6 questions each, 3 settings); max(N, 88) images for classification; N items per task "
     "for cv_bench (Count, Relation, Depth, Distance); and max(1, N // 135) units of 135 pairs for "
     "mmvp_vlm (270 images per unit), mmvp (270 questions per unit) and naturalbench (270 groups, "
     "540 images per unit).\n\n"

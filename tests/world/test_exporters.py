@@ -16,7 +16,7 @@ from openeyes.world.exporters.pope import statistics
 from openeyes.world.generate import generate_world
 from openeyes.world.pairs import PATTERNS
 from openeyes.world.scene import place, plane_distance, scene_diff
-from openeyes.world.vocab import NOUNS
+from openeyes.world.vocab import NOUNS, PLURALS
 
 N = 12
 MMVP_VLM_TYPES = ["Orientation", "Presence", "State", "Quantity", "Spatial", "Color",
@@ -204,6 +204,27 @@ def test_llava_sets_layout(world):
         assert turns[0]["value"].startswith("<image>\n")
         assert sum("<image>" in t["value"] for t in turns) == 1
     assert max(len(r["conversations"]) for r in instruct) >= 4
+
+
+def test_scene_text_rows_carry_a_caption_and_answers_it_supports(world):
+    rows = json.loads((world / "scene_text" / "scene_text.json").read_text())
+    assert len(rows) == N and all(list(row) == ["id", "conversations"] for row in rows)
+    existence = 0
+    for row in rows:
+        turns = row["conversations"]
+        assert [t["from"] for t in turns] == ["human", "gpt"] * (len(turns) // 2) and len(turns) >= 4
+        assert not any("<image>" in t["value"] for t in turns)
+        caption, first_question = turns[0]["value"].split("\n", 1)
+        assert caption.endswith(".") and first_question
+        words = caption.rstrip(".").replace(",", "").split()
+        for question, answer in zip(turns[::2], turns[1::2]):
+            head = question["value"].split("\n")[-2 if question is turns[0] else 0]
+            for noun in NOUNS:  # a bare "Is there a <noun>" is answered by the caption's nouns
+                if head in (f"Is there a {noun} in the image?", f"Is there an {noun} in the image?"):
+                    existence += 1
+                    present = noun in words or PLURALS[noun] in words
+                    assert answer["value"] == ("Yes" if present else "No"), (caption, head, answer)
+    assert existence > 0
 
 
 def test_classification_and_retrieval_layouts(world):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from openeyes.world.exporters import (
     classification, cv_bench, llava_instruct, llava_pretrain, mmvp, mmvp_vlm, naturalbench, pope, retrieval,
+    scene_text,
 )
 
 EXPORTERS = {
@@ -19,4 +20,5 @@ EXPORTERS = {
     "llava_instruct": llava_instruct.export,
     "classification": classification.export,
     "retrieval": retrieval.export,
+    "scene_text": scene_text.export,
 }
