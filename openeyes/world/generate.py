@@ -6,6 +6,7 @@ at the end, so an interrupted run leaves no half-written export behind.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -47,6 +48,28 @@ def validate(out: Path, seed: int, n: int, size: int) -> None:
         raise UserError(f"output path {out} exists and is not a directory")
 
 
+def existing_manifest(out: Path, names: list[str], parameters: dict) -> dict | None:
+    """The manifest already in ``out`` when its exports can stay beside the new ones.
+
+    Exports of another world (other seed, scale, size or config) may only be replaced, never
+    mixed with new ones: the folder must describe one world.
+    """
+    path = out / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        old = json.loads(path.read_text())
+        kept = [name for name in old["exports"] if name not in names]
+        as_stored = json.loads(json.dumps(parameters))  # tuples in the config read back as lists
+        same = all(old[key] == value for key, value in as_stored.items())
+    except (ValueError, KeyError, TypeError) as problem:
+        raise UserError(f"{path} is not a world manifest ({problem}); use another --out") from problem
+    if kept and not same:
+        raise UserError(f"{out} holds exports of another world (seed {old.get('seed')}, n {old.get('n')}, "
+                        f"size {old.get('size')}): {', '.join(kept)}; use a new --out or regenerate those too")
+    return old if kept else None
+
+
 def generate_world(out: str | Path, *, seed: int, n: int, size: int, names: list[str] | None = None,
                    config: WorldConfig | None = None) -> dict:
     """Write the named exports (default: all) under ``out`` and return the manifest."""
@@ -58,6 +81,8 @@ def generate_world(out: str | Path, *, seed: int, n: int, size: int, names: list
     names = names or list(EXPORTERS)
     config = dataclasses.replace(config or WorldConfig(), image_size=size).validate()
     context = ExportContext(seed=seed, n=n, config=config)
+    parameters = {"seed": seed, "n": n, "size": size, "split": context.split, "config": to_dict(config)}
+    previous = existing_manifest(out, names, parameters)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
@@ -69,8 +94,9 @@ def generate_world(out: str | Path, *, seed: int, n: int, size: int, names: list
             (staging / name).rename(out / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    manifest = {"seed": seed, "n": n, "size": size, "split": context.split, "units": context.units,
-                "config": to_dict(config), "exports": names, "counts": counts}
+    if previous:  # exports of the same world generated earlier stay listed
+        counts = {name: previous["counts"][name] for name in previous["exports"] if name not in names} | counts
+    manifest = {**parameters, "units": context.units, "exports": list(counts), "counts": counts}
     write_json_atomic(out / MANIFEST, manifest)
     return manifest
 

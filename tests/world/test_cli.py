@@ -38,6 +38,25 @@ def test_generate_only_some_exports(tmp_path, capsys):
     assert manifest["counts"]["pope"]["random"] == 24
 
 
+def test_a_second_run_into_the_same_world_keeps_the_first_exports_listed(tmp_path, capsys):
+    out = tmp_path / "w"
+    assert main(["world", "generate", "--out", str(out), "--n", "3", "--size", "32", "--only", "retrieval"]) == 0
+    assert main(["world", "generate", "--out", str(out), "--n", "3", "--size", "32", "--only", "pope"]) == 0
+    manifest = json.loads((out / "world.json").read_text())
+    assert manifest["exports"] == ["retrieval", "pope"] and set(manifest["counts"]) == {"retrieval", "pope"}
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    # another seed beside exports it would not replace: refused, nothing touched
+    assert main(["world", "generate", "--out", str(out), "--n", "3", "--size", "32", "--only", "pope",
+                 "--seed", "9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "another world" in err and "retrieval" in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # replacing every export of the old world is allowed
+    assert main(["world", "generate", "--out", str(out), "--n", "3", "--size", "32", "--only", "pope,retrieval",
+                 "--seed", "9"]) == 0
+    assert json.loads((out / "world.json").read_text())["seed"] == 9
+
+
 def test_help_documents_what_n_scales():
     from typer.testing import CliRunner
 

@@ -178,6 +178,18 @@ def test_cv_bench_answers_follow_from_the_scene():
                 assert truth.startswith(f"{nearer.color} {nearer.noun}")
 
 
+def test_cv_bench_gold_letter_is_not_predictable_from_position():
+    """No task puts its gold on one letter (the scene's back-to-front object order once did in 3D)."""
+    context = ExportContext(seed=5, n=4, config=WorldConfig())
+    for task, build in CV_BUILDERS.items():
+        letters = Counter()
+        for k in range(200):
+            _, _, choices, answer, _, _ = build(context.rng(f"balance_{task}", k), context)
+            letters[(answer, len(choices))] += 1
+        for (index, options), count in letters.items():
+            assert abs(count / 200 - 1 / options) < 0.12, (task, index, count)
+
+
 def test_naturalbench_layout_and_gold_pattern(world):
     rows = read_jsonl(world / "naturalbench" / "naturalbench.jsonl")
     columns = ["Index", "Image_0", "Image_1", "Question_0", "Image_0_Question_0", "Image_1_Question_0",

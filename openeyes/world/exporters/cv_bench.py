@@ -89,7 +89,7 @@ def depth_item(rng, context):
     config = context.config
     while True:
         scene = sample_scene(rng, config, n_objects=int(rng.integers(2, 4)), unique_names=True)
-        a, b = scene.objects[0], scene.objects[1]
+        a, b = (scene.objects[k] for k in rng.permutation(2))  # placement order is back to front
         if abs(a.z - b.z) < config.depth_margin:
             continue
         choices = [name(a), name(b)]
@@ -101,7 +101,7 @@ def distance_item(rng, context):
     config = context.config
     while True:
         scene = sample_scene(rng, config, n_objects=3, unique_names=True)
-        ref, a, b = scene.objects
+        ref, a, b = (scene.objects[k] for k in rng.permutation(3))  # placement order is back to front
         da, db = plane_distance(ref, a), plane_distance(ref, b)
         if abs(da - db) < config.depth_margin:
             continue
