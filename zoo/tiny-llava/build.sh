@@ -16,6 +16,8 @@ mkdir -p "$OUT"
 
 [ -f "$W/world.json" ] || openeyes world generate --out "$W" --seed 10 --n 12000 --size 64 \
     --only llava_pretrain,llava_instruct,mmvp,pope,cv_bench,naturalbench
+[ -f "$OUT/world-text/world.json" ] || openeyes world generate --out "$OUT/world-text" --seed 10 --n 60000 \
+    --only scene_text
 [ -f "$W/llava_mix.json" ] || openeyes integrate world-mix --world "$W" --out "$W/llava_mix.json" --per-benchmark 8000
 
 openeyes integrate tiny-lm --config zoo/tiny-lm/train.yaml out="$OUT/tiny-lm" trainer.out_dir="$OUT/tiny-lm.run"
