@@ -44,5 +44,7 @@ def generate(
     names = parse_only(only)
     world_config = load_config(WorldConfig, config, list(set_))
     manifest = generate_world(out, seed=seed, n=n, size=size, names=names, config=world_config)
-    typer.echo(f"wrote {', '.join(manifest['exports'])} to {out}")
+    written = names or manifest["exports"]
+    kept = [name for name in manifest["exports"] if name not in written]
+    typer.echo(f"wrote {', '.join(written)} to {out}" + (f" (kept: {', '.join(kept)})" if kept else ""))
 

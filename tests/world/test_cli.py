@@ -41,7 +41,9 @@ def test_generate_only_some_exports(tmp_path, capsys):
 def test_a_second_run_into_the_same_world_keeps_the_first_exports_listed(tmp_path, capsys):
     out = tmp_path / "w"
     assert main(["world", "generate", "--out", str(out), "--n", "3", "--size", "32", "--only", "retrieval"]) == 0
+    capsys.readouterr()
     assert main(["world", "generate", "--out", str(out), "--n", "3", "--size", "32", "--only", "pope"]) == 0
+    assert "wrote pope to" in capsys.readouterr().out
     manifest = json.loads((out / "world.json").read_text())
     assert manifest["exports"] == ["retrieval", "pope"] and set(manifest["counts"]) == {"retrieval", "pope"}
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
