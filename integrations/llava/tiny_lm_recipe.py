@@ -21,6 +21,7 @@ from openeyes.errors import UserError
 from openeyes.trainer.config import OptimConfig, TrainerConfig
 
 IGNORE_INDEX = -100
+LOSS_ON = ("all", "answers")  # data.loss_on values
 
 
 @dataclass
@@ -43,6 +44,7 @@ class TinyLMData:
     files: list[str] = field(default_factory=list)  # LLaVA JSON files (captions, conversations)
     max_length: int = 128  # tokens per training sequence (longer ones are cut)
     limit: int | None = None  # first N conversations per file (smoke runs)
+    loss_on: str = "all"  # "all" tokens (plain LM), or "answers": assistant replies only (LLaVA's SFT masking)
 
 
 @dataclass
@@ -66,54 +68,75 @@ class TinyLMTrainConfig:
     optim: TinyLMOptim = field(default_factory=TinyLMOptim)  # AdamW + warm-up + cosine
 
 
-def conversation_texts(path: str | Path, limit: int | None = None) -> list[str]:
-    """Each conversation of a LLaVA JSON file as chat-format text without the image."""
+def conversation_segment_lists(path: str | Path, limit: int | None = None) -> list[list[tuple[str, bool]]]:
+    """Each conversation of a LLaVA JSON file as chat-format (text, is_answer) pieces without the image."""
     from openeyes.datasets.llava import load_llava_json
-    from openeyes.integrations.llava.chat import (
-        IMAGE_TOKEN, conversation_segments, llava_turns_to_messages, render_segments,
-    )
+    from openeyes.integrations.llava.chat import IMAGE_TOKEN, conversation_segments, llava_turns_to_messages
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"tiny-LM corpus file {path} not found")
-    texts = []
+    conversations = []
     for number, row in enumerate(load_llava_json(path)[:limit] if limit else load_llava_json(path)):
         if not isinstance(row, dict) or not isinstance(row.get("conversations"), list):
             raise UserError(f"{path} row {number}: expected an object with a 'conversations' list")
         messages = llava_turns_to_messages(row["conversations"], f"{path} row {number}")
         messages = [{**m, "content": m["content"].replace(IMAGE_TOKEN + "\n", "").replace(IMAGE_TOKEN, "")}
                     for m in messages]
-        texts.append(render_segments(conversation_segments(messages, "</s>")))
-    return texts
+        conversations.append(conversation_segments(messages, "</s>"))
+    return conversations
 
 
-class TokenizedTexts(Dataset):
-    """``dataset[i]`` = the token ids of text i (bos first, cut to ``max_length``)."""
+class TokenizedConversations(Dataset):
+    """``dataset[i] = (ids, trained)``: conversation i's token ids (bos first, cut to ``max_length``)
+    and which of them the loss covers.
 
-    def __init__(self, texts: list[str], tokenizer: Any, max_length: int):
-        self.ids = [tokenizer(text)["input_ids"][:max_length] for text in texts]
+    ``loss_on="all"`` tokenizes the whole text and trains on every token; ``"answers"`` tokenizes
+    piece by piece (as the LLaVA collate does) and trains on the assistant replies only.
+    """
+
+    def __init__(self, conversations: list[list[tuple[str, bool]]], tokenizer: Any, max_length: int,
+                 loss_on: str = "all"):
+        if loss_on not in LOSS_ON:
+            raise UserError(f"data.loss_on must be one of {', '.join(LOSS_ON)}, got {loss_on!r}")
+        self.items = [self._encode(segments, tokenizer, loss_on, max_length) for segments in conversations]
+
+    @staticmethod
+    def _encode(segments, tokenizer, loss_on: str, max_length: int) -> tuple[list[int], list[bool]]:
+        if loss_on == "all":
+            ids = tokenizer("".join(piece for piece, _ in segments))["input_ids"][:max_length]
+            return ids, [True] * len(ids)
+        ids, trained = [tokenizer.bos_token_id], [False]
+        for piece, is_answer in segments:
+            piece_ids = tokenizer(piece, add_special_tokens=False)["input_ids"]
+            ids += piece_ids
+            trained += [is_answer] * len(piece_ids)
+        return ids[:max_length], trained[:max_length]
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.items)
 
-    def __getitem__(self, index: int) -> list[int]:
-        return self.ids[index]
+    def __getitem__(self, index: int) -> tuple[list[int], list[bool]]:
+        return self.items[index]
 
 
 class PadCollate:
-    """Right-pads id lists: ``input_ids``/``attention_mask``/``labels`` [B, L] (padding ignored in the loss)."""
+    """Right-pads (ids, trained) pairs: ``input_ids``/``attention_mask``/``labels`` [B, L]
+    (padding and untrained tokens ignored in the loss)."""
 
     def __init__(self, pad_id: int):
         self.pad_id = pad_id
 
-    def __call__(self, samples: list[list[int]]) -> dict[str, torch.Tensor]:
-        length = max(len(ids) for ids in samples)
+    def __call__(self, samples: list[tuple[list[int], list[bool]]]) -> dict[str, torch.Tensor]:
+        length = max(len(ids) for ids, _ in samples)
         input_ids = torch.full((len(samples), length), self.pad_id, dtype=torch.long)  # [B, L]
         mask = torch.zeros((len(samples), length), dtype=torch.long)  # [B, L]
-        for row, ids in enumerate(samples):
+        trained = torch.zeros((len(samples), length), dtype=torch.bool)  # [B, L]
+        for row, (ids, flags) in enumerate(samples):
             input_ids[row, : len(ids)] = torch.tensor(ids)
             mask[row, : len(ids)] = 1
-        labels = input_ids.masked_fill(mask == 0, IGNORE_INDEX)  # [B, L]
+            trained[row, : len(flags)] = torch.tensor(flags, dtype=torch.bool)
+        labels = input_ids.masked_fill(~trained | (mask == 0), IGNORE_INDEX)  # [B, L]
         return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
 
 
@@ -130,14 +153,19 @@ def train_tiny_lm(config: TinyLMTrainConfig) -> Path:
 
     if not config.data.files:
         raise UserError("data.files is empty: give the LLaVA JSON files of the corpus")
+    if config.data.loss_on not in LOSS_ON:
+        raise UserError(f"data.loss_on must be one of {', '.join(LOSS_ON)}, got {config.data.loss_on!r}")
     if Path(config.trainer.out_dir).resolve() == Path(config.out).resolve():
         raise UserError("trainer.out_dir (checkpoints, logs) must differ from out (the LM directory)")
-    texts = [text for path in config.data.files for text in conversation_texts(path, config.data.limit)]
+    from openeyes.integrations.llava.chat import render_segments
+
+    conversations = [c for path in config.data.files for c in conversation_segment_lists(path, config.data.limit)]
+    texts = [render_segments(segments) for segments in conversations]
     tokenizer = train_tiny_lm_tokenizer(texts, vocab_size=config.model.vocab_size,
                                         max_length=config.model.max_position_embeddings)
     sizes = {k: v for k, v in to_dict(config.model).items() if k != "vocab_size"}
     model = build_tiny_llama(tokenizer, seed=config.trainer.seed, **sizes).train()
-    dataset = TokenizedTexts(texts, tokenizer, config.data.max_length)
+    dataset = TokenizedConversations(conversations, tokenizer, config.data.max_length, config.data.loss_on)
 
     def export(trained, out_dir, summary):
         trained.eval()

@@ -96,6 +96,38 @@ def test_tiny_lm_recipe_learns_the_world_text(bench_world, tmp_path):
     assert read_card(out, kind="lm")["steps"] == 20
 
 
+def test_tiny_lm_answers_only_loss_covers_exactly_the_assistant_replies(tmp_path):
+    from openeyes.integrations.llava.tiny_lm import train_tiny_lm_tokenizer
+    from openeyes.integrations.llava.tiny_lm_recipe import (
+        PadCollate, TokenizedConversations, conversation_segment_lists,
+    )
+
+    rows = [{"id": "0", "conversations": [
+        {"from": "human", "value": "a red circle.\nIs there a circle in the image?"}, {"from": "gpt", "value": "Yes"},
+        {"from": "human", "value": "What color is the circle?"}, {"from": "gpt", "value": "Red"}]}]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(rows))
+    conversations = conversation_segment_lists(path)
+    tokenizer = train_tiny_lm_tokenizer(["".join(p for p, _ in c) for c in conversations] * 20, vocab_size=300)
+    answers = TokenizedConversations(conversations, tokenizer, 128, "answers")
+    everything = TokenizedConversations(conversations, tokenizer, 128, "all")
+    batch = PadCollate(tokenizer.pad_token_id)([answers[0], everything[0]])
+    trained = batch["labels"][0][batch["labels"][0] != -100].tolist()
+    assert tokenizer.decode(trained) == " Yes</s> Red</s>"
+    assert (batch["labels"][1][: len(everything[0][0])] != -100).all()
+    assert batch["input_ids"][0, 0].item() == tokenizer.bos_token_id
+
+
+def test_tiny_lm_bad_loss_on_is_a_one_line_error(bench_world, tmp_path, capsys):
+    config = tmp_path / "lm.yaml"
+    corpus = bench_world / "llava_instruct" / "llava_v1_5_mix665k.json"
+    config.write_text(f"out: {tmp_path / 'lm'}\ndata: {{files: [{corpus}], loss_on: prompts}}\n"
+                      f"trainer: {{out_dir: {tmp_path / 'run'}}}\n")
+    assert main(["integrate", "tiny-lm", "--config", str(config)]) == 2
+    assert "data.loss_on" in capsys.readouterr().err
+    assert not (tmp_path / "lm").exists() and not (tmp_path / "run").exists()
+
+
 def test_tiny_lm_without_corpus_is_a_one_line_error(tmp_path, capsys):
     config = tmp_path / "lm.yaml"
     config.write_text(f"out: {tmp_path / 'lm'}\ntrainer: {{out_dir: {tmp_path / 'run'}}}\n")
