@@ -1,9 +1,11 @@
 """``openeyes integrate tiny-lm``: train the embedded tiny causal LM from scratch on the world's text.
 
-The corpus is every conversation of the given LLaVA JSON files (captions and instruction
-turns), rendered in the openeyes chat format without the image (``<image>`` lines dropped),
-so the LM learns the world's vocabulary, the question forms and the answer formats; what the
-image shows it can only learn later, through the projector (LLaVA stages 1 and 2). A
+The corpus is every conversation of the given LLaVA JSON files (captions, instruction turns,
+and the world's ``scene_text`` rows, where a caption stands in for the image), rendered in the
+openeyes chat format without the image (``<image>`` lines dropped), so the LM learns the
+world's vocabulary, the question and answer formats and, from ``scene_text``, to answer from a
+description in its context; what an image shows it learns later, through the projector (LLaVA
+stages 1 and 2). ``data.loss_on`` trains on every token or on the assistant replies only. A
 byte-level BPE is trained on the same corpus first. The result is a plain transformers Llama
 directory (``--lm DIR`` of ``openeyes integrate llava``) with an openeyes card.
 """
