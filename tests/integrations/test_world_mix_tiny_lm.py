@@ -1,5 +1,6 @@
 """The stage-2 instruction mix (world conversations + benchmark-format items) and the tiny-LM recipe."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +146,13 @@ def test_stage2_learning_rate_default_yields_to_the_config_file(tmp_path):
     assert stage_defaults(2, with_lr) == []
     assert stage_defaults(2, without_lr) == ["optim.lr=2e-4"] == stage_defaults(2, None)
     assert stage_defaults(1, without_lr) == []
+
+
+@pytest.mark.parametrize("recipe", ["zoo/tiny-lm/train.yaml", "zoo/tiny-lm/train_scene_text.yaml"])
+def test_zoo_tiny_lm_recipes_load(recipe):
+    """The zoo's tiny-LM recipes parse into the config they are run with (unknown keys would be refused)."""
+    from openeyes.config import load_config
+    from openeyes.integrations.llava.tiny_lm_recipe import LOSS_ON, TinyLMTrainConfig
+
+    config = load_config(TinyLMTrainConfig, Path(__file__).parents[2] / recipe, [])
+    assert config.data.files and config.data.loss_on in LOSS_ON and config.trainer.steps > 0
