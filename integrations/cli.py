@@ -162,9 +162,18 @@ def world_mix_command(
     per_benchmark: Optional[int] = typer.Option(None, help="at most this many rows per benchmark (seeded subset)"),
     seed: int = typer.Option(0, help="subset and shuffle seed"),
     captions: int = typer.Option(0, help="also this many llava_pretrain caption rows (seeded subset)"),
+    count: Optional[List[str]] = typer.Option(None, help="BENCH=N: at most N rows of that benchmark (overrides --per-benchmark; repeatable)"),
+    conversations: Optional[int] = typer.Option(None, help="at most this many llava_instruct conversations (seeded subset)"),
 ):
     """Instruction mix for stage 2: world conversations + benchmark-format questions (training seeds only)."""
     from openeyes.integrations.llava.world_mix import build_world_mix
 
-    counts = build_world_mix(world, out, per_benchmark=per_benchmark, seed=seed, captions=captions)
+    bench_counts = {}
+    for text in count or []:
+        name, _, value = text.partition("=")
+        if not value.strip().isdigit():
+            raise UserError(f"--count takes BENCH=N (N a whole number), got {text!r}")
+        bench_counts[name.strip()] = int(value)
+    counts = build_world_mix(world, out, per_benchmark=per_benchmark, seed=seed, captions=captions,
+                             bench_counts=bench_counts, conversations=conversations)
     typer.echo(f"wrote {out} ({', '.join(f'{k} {v}' for k, v in counts.items())})")

@@ -84,13 +84,16 @@ def caption_rows(world_dir: Path) -> list[dict]:
 
 
 def build_world_mix(world_dir: str | Path, out: str | Path, benchmarks: tuple[str, ...] = MIX_BENCHMARKS,
-                    per_benchmark: int | None = None, seed: int = 0, captions: int = 0) -> dict[str, int]:
+                    per_benchmark: int | None = None, seed: int = 0, captions: int = 0,
+                    bench_counts: dict[str, int] | None = None, conversations: int | None = None) -> dict[str, int]:
     """Write the mix JSON ``out`` (images relative to ``world_dir``); returns row counts per source.
 
     ``per_benchmark`` keeps at most that many rows of each benchmark (a seeded random subset,
     so that POPE's three splits do not swamp the rest); ``captions`` adds that many caption rows
     of the world's ``llava_pretrain`` set (dense grounding signal, as ShareGPT4V-style SFT mixes
-    carry); the mix is shuffled with ``seed``.
+    carry); ``bench_counts`` ({"pope": 48000}) overrides ``per_benchmark`` for the benchmarks it
+    names (weighting the mix towards the grounding questions a tiny LM learns slowest);
+    ``conversations`` keeps at most that many ``llava_instruct`` rows; the mix is shuffled with ``seed``.
     """
     import random
 
@@ -101,8 +104,17 @@ def build_world_mix(world_dir: str | Path, out: str | Path, benchmarks: tuple[st
         raise UserError(f"per_benchmark must be >= 1, got {per_benchmark}")
     if captions < 0:
         raise UserError(f"captions must be >= 0, got {captions}")
+    bench_counts = dict(bench_counts or {})
+    unknown = sorted(set(bench_counts) - set(benchmarks))
+    if unknown:
+        raise UserError(f"bench_counts names {', '.join(unknown)}; the mix's benchmarks are {', '.join(benchmarks)}")
+    for name, value in [*bench_counts.items(), *([("conversations", conversations)] if conversations is not None else [])]:
+        if value < 0:
+            raise UserError(f"{name} count must be >= 0, got {value}")
     rng = random.Random(seed)
     rows = instruct_rows(world_dir)
+    if conversations is not None and len(rows) > conversations:
+        rows = rng.sample(rows, conversations)
     counts = {"llava_instruct": len(rows)}
     if captions:
         pool = caption_rows(world_dir)
@@ -113,8 +125,9 @@ def build_world_mix(world_dir: str | Path, out: str | Path, benchmarks: tuple[st
         if not (world_dir / bench).is_dir():
             raise UserError(f"{world_dir} has no {bench}/ export; generate it with --only {bench}")
         bench_rows = benchmark_rows(world_dir, bench)
-        if per_benchmark is not None and len(bench_rows) > per_benchmark:
-            bench_rows = rng.sample(bench_rows, per_benchmark)
+        keep = bench_counts.get(bench, per_benchmark)
+        if keep is not None and len(bench_rows) > keep:
+            bench_rows = rng.sample(bench_rows, keep)
         counts[bench] = len(bench_rows)
         rows.extend(bench_rows)
     rng.shuffle(rows)

@@ -74,6 +74,32 @@ def test_mix_is_deterministic_and_bad_input_is_refused(bench_world, tmp_path):
         build_world_mix(bench_world, tmp_path / "c.json", captions=-1)
 
 
+def test_mix_can_weight_one_benchmark_and_cap_the_conversations(bench_world, tmp_path):
+    """``bench_counts`` overrides ``per_benchmark`` for the benchmarks it names; ``conversations`` caps the chats."""
+    from openeyes.errors import UserError
+    from openeyes.integrations.llava.world_mix import build_world_mix
+
+    counts = build_world_mix(bench_world, tmp_path / "w.json", per_benchmark=5, bench_counts={"pope": 30}, conversations=7)
+    rows = json.loads((tmp_path / "w.json").read_text())
+    assert counts["pope"] == 30 and counts["mmvp"] == counts["cv_bench"] == 5 and counts["llava_instruct"] == 7
+    assert sum(row["id"].startswith("pope-") for row in rows) == 30 and len(rows) == sum(counts.values())
+    with pytest.raises(UserError, match="bench_counts names vqa"):
+        build_world_mix(bench_world, tmp_path / "x.json", bench_counts={"vqa": 3})
+    with pytest.raises(UserError, match="conversations count"):
+        build_world_mix(bench_world, tmp_path / "x.json", conversations=-1)
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_world_mix_cli_reads_counts_and_refuses_a_malformed_one(bench_world, tmp_path, capsys):
+    out = tmp_path / "cli.json"
+    assert main(["integrate", "world-mix", "--world", str(bench_world), "--out", str(out), "--per-benchmark", "4",
+                 "--count", "pope=9", "--conversations", "3"]) == 0
+    assert "pope 9" in capsys.readouterr().out and len(json.loads(out.read_text())) == 3 + 9 + 3 * 4
+    assert main(["integrate", "world-mix", "--world", str(bench_world), "--out", str(tmp_path / "bad.json"),
+                 "--count", "pope"]) == 2
+    assert "BENCH=N" in capsys.readouterr().err and not (tmp_path / "bad.json").exists()
+
+
 def test_tiny_lm_recipe_learns_the_world_text(bench_world, tmp_path):
     """20 steps lower the LM loss; the result loads as a transformers Llama + tokenizer with a card."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

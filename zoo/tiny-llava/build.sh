@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # Builds the embedded tiny MLLMs from scratch on the synthetic world (world seed 10):
 #   zoo/tiny-lm          tokenizer + Llama trained on the world's text       (openeyes integrate tiny-lm)
-#   zoo/tiny-llava       tiny-clip + tiny-lm, LLaVA stage 1 then stage 2     (integrate llava / train)
+#   zoo/tiny-llava       tiny-clip + tiny-lm, LLaVA stage 1 (captions) then stage 2 (whole LM) on the
+#                        grounding-weighted mix, then on presence questions alone (integrate llava / train)
 #   zoo/tiny-llava-ENC   the swap flow for each enhanced encoder: tiny-llava's LM (unchanged) with
-#                        zoo:tiny-ENC and a fresh projector trained as stage 1 on the instruction mix;
+#                        zoo:tiny-ENC and a fresh projector trained as stage 1 on the grounding-weighted mix;
 #                        runs/llava/tiny-llava-base is the same flow with the base encoder (the control).
-# Held-out evaluation: zoo/evidence_mllm.sh. About 75 min on 2 shared CPU cores.
+# Held-out evaluation: zoo/evidence_mllm.sh. About 90 min on 2 shared CPU cores (stage 1 4 min, stage 2 16 + 11 min, 7 min per swap).
 #   bash zoo/tiny-llava/build.sh             SWAPS="base saco clipin xclip dcr" by default
 set -euo pipefail
 OUT=${OUT:-runs/llava}
 W="$OUT/world-train"
 SWAPS=${SWAPS:-"base saco clipin xclip dcr"}
-SWAP_STEPS=${SWAP_STEPS:-400}
+SWAP_STEPS=${SWAP_STEPS:-500}
 mkdir -p "$OUT"
 
 [ -f "$W/world.json" ] || openeyes world generate --out "$W" --seed 10 --n 12000 --size 64 \
     --only llava_pretrain,llava_instruct,mmvp,pope,cv_bench,naturalbench
-[ -f "$OUT/world-text/world.json" ] || openeyes world generate --out "$OUT/world-text" --seed 10 --n 60000 \
-    --only scene_text
+# the even mix: the LM's text corpus; the grounding-weighted mix: stage 2 and the swaps' projectors
 [ -f "$W/llava_mix.json" ] || openeyes integrate world-mix --world "$W" --out "$W/llava_mix.json" --per-benchmark 8000
+[ -f "$W/llava_mix_grounding.json" ] || openeyes integrate world-mix --world "$W" --out "$W/llava_mix_grounding.json" \
+    --count pope=48000 --per-benchmark 5000 --conversations 1500 --captions 1500
+[ -f "$W/llava_pope.json" ] || openeyes integrate world-mix --world "$W" --out "$W/llava_pope.json" --seed 1 \
+    --count pope=48000 --count mmvp=0 --count cv_bench=0 --count naturalbench=0 --conversations 0
 
 openeyes integrate tiny-lm --config zoo/tiny-lm/train.yaml out="$OUT/tiny-lm" trainer.out_dir="$OUT/tiny-lm.run"
 openeyes zoo publish "$OUT/tiny-lm" tiny-lm
@@ -28,14 +32,17 @@ openeyes integrate llava --encoder zoo:tiny-clip --lm "$(openeyes zoo path tiny-
     --out "$OUT/tiny-llava-s0"
 openeyes integrate train --stage 1 --mllm "$OUT/tiny-llava-s0" --data "$W" --out "$OUT/tiny-llava-s1" \
     --config zoo/tiny-llava/stage1.yaml trainer.out_dir="$OUT/tiny-llava-s1.run"
-openeyes integrate train --stage 2 --mllm "$OUT/tiny-llava-s1" --data "$W/llava_mix.json" --out "$OUT/tiny-llava" \
+# stage 2 in two legs with the same recipe: the grounding-weighted mix, then presence questions alone
+openeyes integrate train --stage 2 --mllm "$OUT/tiny-llava-s1" --data "$W/llava_mix_grounding.json" --out "$OUT/tiny-llava-s2" \
+    --config zoo/tiny-llava/stage2.yaml trainer.out_dir="$OUT/tiny-llava-s2.run"
+openeyes integrate train --stage 2 --mllm "$OUT/tiny-llava-s2" --data "$W/llava_pope.json" --out "$OUT/tiny-llava" \
     --config zoo/tiny-llava/stage2.yaml trainer.out_dir="$OUT/tiny-llava.run"
 openeyes zoo publish "$OUT/tiny-llava" tiny-llava
 
 for enc in $SWAPS; do
   if [ "$enc" = base ]; then encoder=zoo:tiny-clip; else encoder="zoo:tiny-$enc"; fi
   openeyes integrate swap --mllm "$(openeyes zoo path tiny-llava)" --encoder "$encoder" --reinit-projector --out "$OUT/swap-$enc"
-  openeyes integrate train --stage 1 --mllm "$OUT/swap-$enc" --data "$W/llava_mix.json" --out "$OUT/tiny-llava-$enc" \
-      --config zoo/tiny-llava/stage1.yaml trainer.steps="$SWAP_STEPS" trainer.out_dir="$OUT/tiny-llava-$enc.run"
+  openeyes integrate train --stage 1 --mllm "$OUT/swap-$enc" --data "$W/llava_mix_grounding.json" --out "$OUT/tiny-llava-$enc" \
+      --config zoo/tiny-llava/stage1.yaml trainer.steps="$SWAP_STEPS" trainer.batch_size=64 trainer.out_dir="$OUT/tiny-llava-$enc.run"
   [ "$enc" = base ] || openeyes zoo publish "$OUT/tiny-llava-$enc" "tiny-llava-$enc"  # the control stays in runs/
 done
