@@ -108,7 +108,8 @@ def build_world_mix(world_dir: str | Path, out: str | Path, benchmarks: tuple[st
     unknown = sorted(set(bench_counts) - set(benchmarks))
     if unknown:
         raise UserError(f"bench_counts names {', '.join(unknown)}; the mix's benchmarks are {', '.join(benchmarks)}")
-    for name, value in [*bench_counts.items(), *([("conversations", conversations)] if conversations is not None else [])]:
+    limits = {**bench_counts, **({"conversations": conversations} if conversations is not None else {})}
+    for name, value in limits.items():
         if value < 0:
             raise UserError(f"{name} count must be >= 0, got {value}")
     rng = random.Random(seed)
