@@ -103,3 +103,20 @@ def test_swapped_zoo_mllms_share_the_lm_of_tiny_llava():
         tower, swapped_tower = base.model.vision_tower.state_dict(), swapped.model.vision_tower.state_dict()
         assert tower.keys() == swapped_tower.keys()
         assert any(not torch.equal(tower[key], swapped_tower[key]) for key in tower), name
+
+
+def test_tiny_llava_tells_mmvp_world_pairs_apart(tmp_path):
+    """Held-out MMVP-world (seed 103, 135 pairs, lmms-eval protocol): option letters, pair accuracy far above 0.25."""
+    import json
+
+    from openeyes.world.generate import generate_world
+
+    if not entries()["tiny-llava"].built:
+        pytest.skip("tiny-llava is not built")
+    generate_world(tmp_path / "w", seed=103, n=135, size=64, names=["mmvp"])
+    assert main(["eval", "mllm", "--model", "zoo:tiny-llava", "--bench", "mmvp", "--data", str(tmp_path / "w"),
+                 "--out", str(tmp_path / "eval"), "--batch-size", "32"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 270 and all(row["parsed"] in ("A", "B") for row in rows)
+    metrics = json.loads((tmp_path / "eval" / "results.json").read_text())["metrics"]
+    assert metrics["pair_accuracy"] >= 0.35, metrics
