@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces README's DCR tables: the tiny prior (with / without the spectral regularizer), the base
+# Reproduces docs/RESULTS.md's DCR tables: the tiny prior (with / without the spectral regularizer), the base
 # tiny CLIP vs DCR, DCR + SaCo and DCR + CLIPin over 3 seeds, the local-token ratio ablation
 # (Table 3 of the DCR supplement; seed 0 only), Theorem 1's scatter quantities and the DCR step bench.
 #   bash zoo/evidence_dcr.sh                  (about 80 min on one shared CPU core)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces README's encoder-enhancement table: the base tiny CLIP vs SaCo, CLIPin and xCLIP
+# Reproduces docs/RESULTS.md's encoder-enhancement table: the base tiny CLIP vs SaCo, CLIPin and xCLIP
 # continue-pretraining, 3 seeds. Seed s trains with trainer.seed=s on world training seed 1+s and
 # evaluates on a held-out world export of seed 100+s (test split). Seed 0's runs are the zoo's
 # tiny-saco / tiny-clipin / tiny-xclip (written into zoo/ with fp16 weights).

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Reproduces README's MLLM table: the tiny LLaVAs on held-out world exports of MMVP, POPE (3 splits),
+# Reproduces docs/RESULTS.md's MLLM table: the tiny LLaVAs on held-out world exports of MMVP, POPE (3 splits),
 # CV-Bench and NaturalBench, each benchmark under its default reference protocol (MMVP lmms-eval,
 # POPE pope = LLaVA eval_pope, CV-Bench cambrian, NaturalBench reference). Models: zoo/tiny-llava
 # (stage 1 + 2), the control runs/llava/tiny-llava-base (tiny-llava's LM with the base encoder and its
 # projector retrained like the swaps) and the swaps tiny-llava-{saco,clipin,xclip,dcr}.
-# Built by zoo/tiny-llava/build.sh. Evaluation world seeds: 100 (and 101, 102 with SEEDS="0 1 2", README's table).
+# Built by zoo/tiny-llava/build.sh. Evaluation world seeds: 100 (and 101, 102 with SEEDS="0 1 2", docs/RESULTS.md's table).
 #   bash zoo/evidence_mllm.sh
 set -euo pipefail
 OUT=${OUT:-runs/evidence/mllm}
