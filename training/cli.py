@@ -46,6 +46,33 @@ def prior(
     typer.echo(f"prior artifact: {out}")
 
 
+@app.command("prior-gates")
+def prior_gates(
+    prior: str = typer.Option(..., "--prior", help="prior artifact, zoo:NAME or SD folder"),
+    out: str = typer.Option(..., "--out", help="folder for gates.json and gates.md"),
+    world_seed: int = typer.Option(100, "--world-seed", help="held-out world seed (test split) of images and pairs"),
+    n_images: int = typer.Option(256, "--n-images", help="test images for the condition gain"),
+    units: int = typer.Option(1, "--units", help="pair units (9 patterns x 15 pairs each)"),
+    pair_draws: int = typer.Option(8, "--pair-draws", help="(t, noise) draws per pair image"),
+    seed: int = typer.Option(0, "--seed", help="noise and timestep draws"),
+) -> None:
+    """The prior's gates: condition gain per timestep band and attribute sensitivity per MMVP pattern."""
+    import json
+
+    from openeyes.errors import UserError
+    from openeyes.training.prior.gates import GateSettings, run_gates, write_gates
+    from openeyes.training.prior.loading import load_prior
+
+    if n_images < 2 or units < 1 or pair_draws < 1:
+        raise UserError("--n-images must be >= 2, --units and --pair-draws >= 1")
+    settings = GateSettings(world_seed=world_seed, n_images=n_images, units=units, pair_draws=pair_draws, seed=seed)
+    result = run_gates(load_prior(prior), settings)
+    result["prior_spec"] = prior
+    write_gates(result, out)
+    typer.echo(json.dumps(result["summary"] | {"condition_gain": [round(r["gain"], 4) for r in result["condition_gain"]],
+                                               "accuracy": {k: v["accuracy"] for k, v in result["attribute_sensitivity"].items()}}))
+
+
 @app.command("dcr", context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
 def dcr(
     stage: int = typer.Option(..., "--stage", help="1: train the projector h_omega; 2: train the encoder"),

@@ -114,3 +114,22 @@ def caption(scene: Scene, rng: np.random.Generator, config: WorldConfig) -> str:
     plural = len(scene.objects) > 1
     return template.format(objects=join(phrases), be="are" if plural else "is",
                            background=BACKGROUND_WORDS[scene.background.style])
+
+
+FULL_KEYS = ATTRIBUTE_ORDERS[0]  # every attribute a caption can state
+
+
+def full_caption(scene: Scene, config: WorldConfig) -> str:
+    """The caption stating every attribute of every group (size, colour, fill, points, orientation,
+    mark, glyph, count) and, when one holds, the relation of the first two groups; deterministic.
+
+    The random ``caption`` states all attributes only in one phrasing of six; a prior whose
+    condition must carry the fine detail is trained on this one (``openeyes.world.prior_text``).
+    """
+    grouped = groups(scene, FULL_KEYS)
+    if len(grouped) >= 2:
+        rel = relation(grouped[0][1], grouped[1][1], scene, config)
+        if rel is not None:
+            rest = [phrase for phrase, _ in grouped[2:]]
+            return f"{grouped[0][0]} {rel} {grouped[1][0]}" + (", and " + join(rest) if rest else "") + "."
+    return join([phrase for phrase, _ in grouped]) + "."

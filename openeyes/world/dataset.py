@@ -81,6 +81,12 @@ class WorldImageText(_WorldDataset):
     def scene(self, i: int) -> Scene:
         return sample_scene(rng_for(self.seed, self.split, self._index(i), self.stream), self.config)
 
+    def caption(self, i: int) -> str:
+        """Item ``i``'s caption without rendering its image (the same text as ``self[i]["text"]``)."""
+        rng = rng_for(self.seed, self.split, self._index(i), self.stream)
+        scene = sample_scene(rng, self.config)
+        return caption(scene, rng, self.config)
+
     def __getitem__(self, i: int) -> dict:
         i = self._index(i)
         rng = rng_for(self.seed, self.split, i, self.stream)

@@ -36,6 +36,7 @@ class ImageAugmentConfig:
     crop_ratio_min: float = 1.0  # smallest crop aspect ratio (width / height)
     crop_ratio_max: float = 1.0  # largest crop aspect ratio
     flip_prob: float = 0.5  # probability of a horizontal flip
+    vertical_flip_prob: float = 0.0  # probability of a vertical flip (drawn after the others: 0 keeps old views)
     brightness: float = 0.1  # brightness factor drawn from [1 - b, 1 + b]
     contrast: float = 0.1  # contrast factor drawn from [1 - c, 1 + c]
     saturation: float = 0.1  # saturation factor drawn from [1 - s, 1 + s]
@@ -90,7 +91,7 @@ def sample_image_params(generator: torch.Generator, config: ImageAugmentConfig) 
     center_x = _uniform(generator, -(1.0 - width), 1.0 - width)  # crop center in [-1, 1] grid coordinates
     center_y = _uniform(generator, -(1.0 - height), 1.0 - height)
     flip = float(torch.rand((), generator=generator)) < config.flip_prob
-    return {
+    params = {
         "width": width,
         "height": height,
         "center_x": center_x,
@@ -100,7 +101,11 @@ def sample_image_params(generator: torch.Generator, config: ImageAugmentConfig) 
         "contrast": _uniform(generator, 1.0 - config.contrast, 1.0 + config.contrast),
         "saturation": _uniform(generator, 1.0 - config.saturation, 1.0 + config.saturation),
         "hue": _uniform(generator, -config.hue, config.hue),
+        "vertical_flip": 1.0,
     }
+    if config.vertical_flip_prob > 0:  # an extra draw only when asked for: existing views stay bit-identical
+        params["vertical_flip"] = -1.0 if float(torch.rand((), generator=generator)) < config.vertical_flip_prob else 1.0
+    return params
 
 
 def augment_images(
@@ -118,7 +123,7 @@ def augment_images(
     params = [sample_image_params(g, config) for g in generators]
     column = lambda key: torch.tensor([p[key] for p in params], dtype=torch.float32, device=images.device)  # noqa: E731
     views = _crop_and_flip(images.float(), column("width"), column("height"), column("center_x"),
-                           column("center_y"), column("flip"))
+                           column("center_y"), column("flip"), column("vertical_flip"))
     views = _adjust_brightness(views, column("brightness"))
     views = _adjust_contrast(views, column("contrast"))
     views = _adjust_saturation(views, column("saturation"))
@@ -127,13 +132,13 @@ def augment_images(
     return views.to(images.dtype)
 
 
-def _crop_and_flip(images, width, height, center_x, center_y, flip) -> torch.Tensor:
-    # Output grid point (x, y) in [-1, 1]^2 reads input (flip * width * x + cx, height * y + cy).
+def _crop_and_flip(images, width, height, center_x, center_y, flip, vertical_flip) -> torch.Tensor:
+    # Output grid point (x, y) in [-1, 1]^2 reads input (flip * width * x + cx, vflip * height * y + cy).
     batch = images.shape[0]
     theta = torch.zeros(batch, 2, 3, dtype=images.dtype, device=images.device)  # [B, 2, 3]
     theta[:, 0, 0] = flip * width
     theta[:, 0, 2] = center_x
-    theta[:, 1, 1] = height
+    theta[:, 1, 1] = vertical_flip * height
     theta[:, 1, 2] = center_y
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)  # [B, H, W, 2]
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)

@@ -36,6 +36,18 @@ it shrinks to 0. The bounds keep both losses in play; ``loss_weights="fixed"`` u
 values as constants. Because the weights must see their gradient, the ``clipin_inter`` and
 ``clipin_intra`` terms come back already multiplied by their lambda (raw values are logged as
 ``_clipin_inter_raw``/``_clipin_intra_raw``); leave their composite term weights at 1.
+
+``preset="reference"`` follows the official code (github T6Yang/CLIPin, ``main.py`` and
+``clip/model.py``) where it differs from the paper:
+
+    L = lambda_cl * 0.5 L_CL + L_inter' + lambda_intra * L_intra'
+    L_inter' = 2 - (mean cos(u, v_tgt) + mean cos(v, u_tgt)),  L_intra' likewise (= 2 + Eqs. 5, 7)
+    lambda_cl, lambda_intra raw parameters (init 1), clamped to [0, 20] after every step
+    tau learnable: logit scale s = log(1 / tau) (init log(1 / 0.07)), clamped to [0, log 100] after every step
+    predictors Linear -> BN -> ReLU -> Linear;  g_NCL = BN(affine=False) -> GELU -> Linear
+(0.5 L_CL: the code averages the two InfoNCE directions; Eq. 11 sums them.) Kept as here, not as
+the code: ``f`` is the protocol's joint embedding (the code projects the pre-projection CLS token)
+and the optimizer decays matrices only (the code also decays the two lambdas).
 """
 from __future__ import annotations
 
@@ -77,9 +89,11 @@ class ClipinConfig:
     predictor_hidden_dim: int = 2048  # bottleneck width of the predictors q_inter, q_intra
     temperature: float = 0.07  # tau of Eq. 11 (fixed, as in the paper)
     contrastive: bool = True  # compute L_CL (Eq. 11) on the heads; False: rely on a separate "clip" objective
+    preset: Literal["paper", "reference"] = "paper"  # paper equations, or the official code (module docstring)
     loss_weights: Literal["learnable", "fixed"] = "learnable"  # Eq. 12 lambdas: learnable (paper) or constants
     lambda_inter: float = 1.0  # initial (or fixed) lambda_inter
     lambda_intra: float = 1.0  # initial (or fixed) lambda_intra
+    lambda_cl: float = 1.0  # reference preset: initial (or fixed) weight of 0.5 L_CL (the code's lambda_combine)
     weight_floor: float = 0.1  # learnable lambdas never go below this
     weight_ceiling: float = 10.0  # learnable lambdas never go above this
     seed: int = 0  # base seed of the view augmentations
@@ -110,8 +124,8 @@ def intra_modal_loss(u_intra: torch.Tensor, v_intra: torch.Tensor, u_tgt: torch.
     return (negative_cosine(u_intra, u_tgt) + negative_cosine(v_intra, v_tgt)).mean()
 
 
-def contrastive_loss(u_cl: torch.Tensor, v_cl: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
-    """Eq. 11: L_CL,I2T + L_CL,T2I (a sum, not CLIP's average). [B, D], [B, D] -> scalar."""
+def contrastive_loss(u_cl: torch.Tensor, v_cl: torch.Tensor, temperature: float | torch.Tensor = 0.07) -> torch.Tensor:
+    """Eq. 11: L_CL,I2T + L_CL,T2I (a sum, not CLIP's average). [B, D], [B, D] -> scalar (tau may be a learnable scalar)."""
     with torch.autocast(device_type=u_cl.device.type, enabled=False):  # logits in full precision
         logits = F.normalize(_upcast(u_cl), dim=-1) @ F.normalize(_upcast(v_cl), dim=-1).T / temperature  # [B, B]
     labels = torch.arange(u_cl.shape[0], device=u_cl.device)  # [B]
@@ -123,21 +137,32 @@ def clipin_total(l_cl, l_inter, l_intra, lambda_inter, lambda_intra) -> torch.Te
     return l_cl + lambda_inter * l_inter + lambda_intra * l_intra
 
 
+REFERENCE_LAMBDA_RANGE = (0.0, 20.0)  # the official code clamps its raw lambdas here after every step
+MAX_LOGIT_SCALE = math.log(100.0)  # ... and its logit scale to [0, log 100]
+
+
+def reference_total(l_cl, l_inter, l_intra, lambda_cl, lambda_intra) -> torch.Tensor:
+    """The official code's loss from Eqs. 5, 7, 11 as computed here (signed -cos sums, summed InfoNCE):
+    lambda_cl * L_CL / 2 + (2 + L_inter) + lambda_intra * (2 + L_intra)."""
+    return lambda_cl * 0.5 * l_cl + (2.0 + l_inter) + lambda_intra * (2.0 + l_intra)
+
+
 # --- branches ---------------------------------------------------------------------------------
 
 
-def predictor(width: int, hidden: int) -> nn.Sequential:
-    """q_inter / q_intra: a bottleneck MLP [B, width] -> [B, width]."""
-    return nn.Sequential(nn.Linear(width, hidden), GlobalBatchNorm1d(hidden), nn.GELU(), nn.Linear(hidden, width))
+def predictor(width: int, hidden: int, activation: type[nn.Module] = nn.GELU) -> nn.Sequential:
+    """q_inter / q_intra: a bottleneck MLP [B, width] -> [B, width] (reference code: ReLU)."""
+    return nn.Sequential(nn.Linear(width, hidden), GlobalBatchNorm1d(hidden), activation(), nn.Linear(hidden, width))
 
 
 class ModalityProjector(nn.Module):
     """g_pre (shared with the contrastive head) followed by g_NCL; one per modality and branch."""
 
-    def __init__(self, in_dim: int, pre_dim: int, out_dim: int):
+    def __init__(self, in_dim: int, pre_dim: int, out_dim: int, affine: bool = True):
         super().__init__()
         self.pre = nn.Linear(in_dim, pre_dim)  # g_pre: [B, D] -> [B, 1024]
-        self.head = nn.Sequential(GlobalBatchNorm1d(pre_dim), nn.GELU(), nn.Linear(pre_dim, out_dim))  # g_NCL
+        norm = GlobalBatchNorm1d(pre_dim, affine=affine)  # reference code: affine=False
+        self.head = nn.Sequential(norm, nn.GELU(), nn.Linear(pre_dim, out_dim))  # g_NCL
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         shared = self.pre(features)  # [B, 1024]
@@ -199,30 +224,43 @@ class ClipinObjective(Objective):
         if encoder is None:
             raise ValueError("ClipinObjective needs the online encoder to build its EMA target")
         embed_dim = int(encoder.embed_dim)
-        width = config.noncontrastive_dim
-        self.online_image = ModalityProjector(embed_dim, config.pre_dim, width)
-        self.online_text = ModalityProjector(embed_dim, config.pre_dim, width)
+        width, hidden = config.noncontrastive_dim, config.predictor_hidden_dim
+        self.reference = reference = config.preset == "reference"
+        activation = nn.ReLU if reference else nn.GELU
+        self.online_image = ModalityProjector(embed_dim, config.pre_dim, width, affine=not reference)
+        self.online_text = ModalityProjector(embed_dim, config.pre_dim, width, affine=not reference)
         self.contrastive_image = nn.Linear(config.pre_dim, config.contrastive_dim)  # g_CL,I
         self.contrastive_text = nn.Linear(config.pre_dim, config.contrastive_dim)  # g_CL,T
-        self.inter_image = predictor(width, config.predictor_hidden_dim)  # q_inter,I
-        self.inter_text = predictor(width, config.predictor_hidden_dim)  # q_inter,T
-        self.intra_image = predictor(width, config.predictor_hidden_dim)  # q_intra,I
-        self.intra_text = predictor(width, config.predictor_hidden_dim)  # q_intra,T
+        self.inter_image = predictor(width, hidden, activation)  # q_inter,I
+        self.inter_text = predictor(width, hidden, activation)  # q_inter,T
+        self.intra_image = predictor(width, hidden, activation)  # q_intra,I
+        self.intra_text = predictor(width, hidden, activation)  # q_intra,T
         self.target_encoder = frozen_copy(_unwrap(encoder))  # f^m
         self.target_image = frozen_copy(self.online_image)  # g^m_pre,I + g^m_NCL,I
         self.target_text = frozen_copy(self.online_text)  # g^m_pre,T + g^m_NCL,T
-        log_lambdas = torch.tensor([math.log(config.lambda_inter), math.log(config.lambda_intra)])  # [2]
-        if config.loss_weights == "learnable":
-            self.log_lambdas = nn.Parameter(log_lambdas)
+        if reference:  # raw [lambda_cl, lambda_intra] and the logit scale log(1 / tau), as the official code
+            raw = torch.tensor([config.lambda_cl, config.lambda_intra])  # [2]
+            if config.loss_weights == "learnable":
+                self.raw_lambdas = nn.Parameter(raw)
+            else:
+                self.register_buffer("raw_lambdas", raw)
+            self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.temperature)))
         else:
-            self.register_buffer("log_lambdas", log_lambdas)
+            log_lambdas = torch.tensor([math.log(config.lambda_inter), math.log(config.lambda_intra)])  # [2]
+            if config.loss_weights == "learnable":
+                self.log_lambdas = nn.Parameter(log_lambdas)
+            else:
+                self.register_buffer("log_lambdas", log_lambdas)
         self.register_buffer("step", torch.zeros((), dtype=torch.long))  # optimizer steps seen (augmentation seeds)
 
     def term_weights(self) -> dict[str, float]:
         return {"clipin_cl": 1.0, "clipin_inter": 1.0, "clipin_intra": 1.0}  # lambdas are applied inside
 
     def loss_weights(self) -> torch.Tensor:
-        """[lambda_inter, lambda_intra] (Eq. 12), clamped to the floor/ceiling when learnable."""
+        """[lambda_inter, lambda_intra] (Eq. 12), clamped to the floor/ceiling when learnable;
+        reference preset: the raw [lambda_cl, lambda_intra] (clamped after each step only, as the code)."""
+        if self.reference:
+            return self.raw_lambdas
         if self.config.loss_weights == "learnable":
             low, high = math.log(self.config.weight_floor), math.log(self.config.weight_ceiling)
             return self.log_lambdas.clamp(low, high).exp()
@@ -248,6 +286,8 @@ class ClipinObjective(Objective):
 
         l_inter = inter_modal_loss(u, v, u_tgt, v_tgt)  # Eq. 5
         l_intra = intra_modal_loss(u_intra, v_intra, u_tgt, v_tgt)  # Eq. 7
+        if self.reference:
+            return self._reference_terms(shared_image, shared_text, l_inter, l_intra)
         lambdas = self.loss_weights()  # [2]
         terms = {}
         if config.contrastive:
@@ -263,6 +303,22 @@ class ClipinObjective(Objective):
             "_clipin_lambda_inter": lambdas[0].detach(),
             "_clipin_lambda_intra": lambdas[1].detach(),
         })
+        return terms
+
+    def _reference_terms(self, shared_image, shared_text, l_inter, l_intra) -> dict[str, torch.Tensor]:
+        """The official code's terms: lambda_cl 0.5 L_CL (learnable tau), 2 - cos losses, raw lambda_intra."""
+        lambda_cl, lambda_intra = self.raw_lambdas
+        terms = {}
+        if self.config.contrastive:
+            u_cl = gather_with_grad(self.contrastive_image(shared_image))  # Eq. 9  [N, 512]
+            v_cl = gather_with_grad(self.contrastive_text(shared_text))  # Eq. 9  [N, 512]
+            temperature = self.logit_scale.float().exp().reciprocal()  # tau = 1 / exp(s)
+            terms["clipin_cl"] = lambda_cl * 0.5 * as_global_loss(contrastive_loss(u_cl, v_cl, temperature))
+        terms["clipin_inter"] = as_global_loss(2.0 + l_inter)
+        terms["clipin_intra"] = lambda_intra * as_global_loss(2.0 + l_intra)
+        terms.update({"_clipin_inter_raw": l_inter.detach(), "_clipin_intra_raw": l_intra.detach(),
+                      "_clipin_lambda_cl": lambda_cl.detach(), "_clipin_lambda_intra": lambda_intra.detach(),
+                      "_clipin_logit_scale": self.logit_scale.detach()})
         return terms
 
     def _text_views(self, encoder, batch, cache: FeatureCache, step: int):
@@ -281,7 +337,12 @@ class ClipinObjective(Objective):
         ema_update(self.target_encoder, _unwrap(encoder), momentum)  # Eq. 2, f^m
         ema_update(self.target_image, self.online_image, momentum)  # Eq. 2, g^m_I
         ema_update(self.target_text, self.online_text, momentum)  # Eq. 2, g^m_T
-        if self.config.loss_weights == "learnable":
+        if self.reference:
+            with torch.no_grad():
+                if self.config.loss_weights == "learnable":
+                    self.raw_lambdas.clamp_(*REFERENCE_LAMBDA_RANGE)
+                self.logit_scale.clamp_(0.0, MAX_LOGIT_SCALE)
+        elif self.config.loss_weights == "learnable":
             with torch.no_grad():
                 self.log_lambdas.clamp_(math.log(self.config.weight_floor), math.log(self.config.weight_ceiling))
         self.step += 1
@@ -296,6 +357,13 @@ def _check(config: ClipinConfig) -> None:
         raise UserError(f"clipin.ema_momentum must be in [0, 1], got {config.ema_momentum}")
     if config.temperature <= 0:
         raise UserError(f"clipin.temperature must be positive, got {config.temperature}")
+    if config.preset not in ("paper", "reference"):
+        raise UserError(f"clipin.preset must be paper or reference, got {config.preset!r}")
+    if config.preset == "reference":
+        low, high = REFERENCE_LAMBDA_RANGE
+        if not (low <= config.lambda_cl <= high and low <= config.lambda_intra <= high):
+            raise UserError(f"clipin reference preset: lambda_cl and lambda_intra must lie in [{low}, {high}]")
+        return
     if config.lambda_inter <= 0 or config.lambda_intra <= 0:
         raise UserError("clipin.lambda_inter and clipin.lambda_intra must be positive")
     if config.loss_weights == "learnable":

@@ -30,6 +30,7 @@ process's own batch.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,11 +53,29 @@ PROJECTOR_INFO = "projector.json"
 class DcrAugmentConfig(ImageAugmentConfig):
     """DCR's positive view a(x): ColorJitter(0.1, 0.1, 0.1, 0.05), flip, RandomResizedCrop(0.9, 1.0).
 
+    ``preset="reference"`` is the official code's view (boyuh/DCR, ``clip_models/CLIP_bank.py``):
+    it adds a vertical flip (p 0.5) and crop aspect ratios in (0.9, 1.1); the preset sets every
+    field (``resolved_augment``), the ``default`` preset uses the fields as given. The code jitters
+    CLIP-normalized tensors; here views are made in [0, 1] before normalization.
     (A subclass, not a factory, so that ``dcr.augment.x=...`` overrides keep the other defaults.)
     """
 
     crop_scale_min: float = 0.9  # smallest crop area fraction (reference: 0.9)
     hue: float = 0.05  # hue rotation drawn from [-h, h] turns (reference: 0.05)
+    preset: Literal["default", "reference"] = "default"  # reference: the official code's view (overrides the fields)
+
+
+REFERENCE_VIEW = dict(crop_scale_min=0.9, crop_scale_max=1.0, crop_ratio_min=0.9, crop_ratio_max=1.1, flip_prob=0.5,
+                      vertical_flip_prob=0.5, brightness=0.1, contrast=0.1, saturation=0.1, hue=0.05, enabled=True)
+
+
+def resolved_augment(config: DcrAugmentConfig) -> DcrAugmentConfig:
+    """The view settings in force: ``config`` itself, or the official code's under ``preset="reference"``."""
+    if config.preset == "reference":
+        return dataclasses.replace(config, **REFERENCE_VIEW)
+    if config.preset != "default":
+        raise UserError(f"dcr.augment.preset must be default or reference, got {config.preset!r}")
+    return config
 
 
 @dataclass
@@ -272,6 +291,7 @@ class DcrObjective(Objective):
                                          config.projector_hidden, local=config.local_ratio > 0)
         self.conditioner = conditioner
         self.conditioner.requires_grad_(config.stage == 1)
+        self.augment = resolved_augment(config.augment)  # the positive view's settings in force
         self.register_buffer("step", torch.zeros((), dtype=torch.long))  # optimizer steps seen (augmentation seeds)
 
     @property
@@ -290,7 +310,7 @@ class DcrObjective(Objective):
         """This step's views, features, timesteps, noise and negatives (global RNG for t / eps / K)."""
         config, step, images = self.config, int(self.step), batch["images"]
         prior = self._prior_on(images.device)
-        views = augment_images(images, generators_for(view_seeds(config.seed, batch["index"], step, 0)), config.augment)
+        views = augment_images(images, generators_for(view_seeds(config.seed, batch["index"], step, 0)), self.augment)
         positions = torch.Generator().manual_seed(view_seed(config.seed, -1, step, 1))
         grad = contextlib.nullcontext() if config.stage == 2 else torch.no_grad()
         with grad:

@@ -22,12 +22,13 @@ from openeyes.world.patch_labels import patch_label_map
 
 @dataclass
 class DataConfig:
-    source: Literal["world", "captions", "llava", "webdataset"] = "world"  # where image-text pairs come from
+    source: Literal["world", "world_prior", "captions", "llava", "webdataset"] = "world"  # where pairs come from (world_prior: full captions + pair statements)
     path: str | None = None  # file/folder/tar pattern for the non-world sources
     world_seed: int = 0  # seed of the world's training split (scenes are generated on the fly)
     world_length: int = 2_000_000  # size of the world's (virtual) training set
     image_column: str = "image"  # captions source: column holding the image path
     text_column: str = "caption"  # captions source: column holding the caption
+    pair_fraction: float = 0.5  # world_prior source: share of items that are one image of an MMVP-style pair
 
 
 def build_dataset(config: DataConfig, image_size: int):
@@ -36,6 +37,11 @@ def build_dataset(config: DataConfig, image_size: int):
         from openeyes.world.dataset import WorldImageText
 
         return WorldImageText(config.world_seed, "train", size=image_size, length=config.world_length)
+    if config.source == "world_prior":
+        from openeyes.world.prior_text import WorldPriorText
+
+        return WorldPriorText(config.world_seed, "train", size=image_size, length=config.world_length,
+                              pair_fraction=config.pair_fraction)
     if config.path is None:
         raise UserError(f"data.source={config.source} needs data.path")
     if config.source == "captions":

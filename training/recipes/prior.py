@@ -52,14 +52,20 @@ class PriorTrainConfig:
     optim: PriorOptim = field(default_factory=PriorOptim)  # AdamW + schedule
 
 
-def world_caption_tokenizer(text: PriorTextSettings, world_seed: int):
-    """A caption BPE trained on world captions and class prompts (deterministic)."""
+def world_caption_tokenizer(text: PriorTextSettings, world_seed: int, data: DataConfig | None = None):
+    """A caption BPE trained on world captions and class prompts (deterministic); with a
+    ``world_prior`` data source also on that stream's texts (full captions, pair statements)."""
     from openeyes.encoders.tokenizer import train_caption_tokenizer
     from openeyes.world.dataset import WorldImageText
     from openeyes.world.vocab import CLASSIFICATION_CLASSES, CLASSIFICATION_TEMPLATES
 
     source = WorldImageText(world_seed, "train", size=32, length=text.tokenizer_corpus)
     corpus = [source.caption(i) if hasattr(source, "caption") else source[i]["text"] for i in range(text.tokenizer_corpus)]
+    if data is not None and data.source == "world_prior":
+        from openeyes.world.prior_text import WorldPriorText
+
+        stream = WorldPriorText(world_seed, "train", size=32, length=text.tokenizer_corpus, pair_fraction=data.pair_fraction)
+        corpus += [stream.scene_text(i)[1] for i in range(text.tokenizer_corpus)]
     corpus += [t.format(c=c) for c in CLASSIFICATION_CLASSES for t in CLASSIFICATION_TEMPLATES]
     return train_caption_tokenizer(corpus, vocab_size=text.tokenizer_vocab, max_length=text.max_length)
 
@@ -120,7 +126,7 @@ def train_prior(config: PriorTrainConfig) -> Path:
         raise UserError("vae is set but model.space=pixel; use model.space=latent")
     dataset = build_dataset(config.data, config.model.image_size)
     collate = ImageTextCollate(config.model.image_size)
-    tokenizer = world_caption_tokenizer(config.text, config.data.world_seed)
+    tokenizer = world_caption_tokenizer(config.text, config.data.world_seed, config.data)
     vae = prepare_vae(config, dataset, collate) if config.model.space == "latent" else None
     prior = build_prior(config.model, tokenizer, seed=config.trainer.seed, vae=vae, name=config.name)
     objective = DenoisingObjective(config.denoise, config.spectral, prior)

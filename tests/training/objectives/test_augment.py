@@ -72,3 +72,36 @@ def test_text_views():
     assert augment_text("word", 3, TextAugmentConfig(enabled=True, deletion_prob=1.0)) == "word"
     assert augment_text("two words", 3, TextAugmentConfig(enabled=True, deletion_prob=1.0)) in ("two", "words")
     assert augment_texts([text, "x y"], [1, 2], on) == [augment_text(text, 1, on), augment_text("x y", 2, on)]
+
+
+def test_vertical_flip_mirrors_rows_and_leaves_old_views_unchanged():
+    x = images(1)
+    vflip = ImageAugmentConfig(crop_scale_min=1.0, crop_scale_max=1.0, flip_prob=0.0, vertical_flip_prob=1.0,
+                               brightness=0.0, contrast=0.0, saturation=0.0)
+    torch.testing.assert_close(augment_images(x, generators_for([0]), vflip), x.flip(-2), atol=1e-5, rtol=0)
+    # with vertical flips off, no extra draw is made: views equal the ones drawn before the option existed
+    x = images()
+    config = ImageAugmentConfig(hue=0.05)
+    seeds = view_seeds(0, torch.arange(4), 0, 1)
+    generators = generators_for(seeds)
+    augment_images(x, generators, config)
+    after = [float(torch.rand((), generator=g)) for g in generators]
+    fresh = generators_for(seeds)
+    for g in fresh:  # crop area, log-ratio, centre x, centre y, flip, 4 jitter factors: 9 draws
+        torch.rand(9, generator=g)
+    assert after == [float(torch.rand((), generator=g)) for g in fresh]
+
+
+def test_dcr_reference_view_is_the_official_augmentation():
+    from openeyes.training.objectives.dcr import DcrAugmentConfig, resolved_augment
+
+    default = DcrAugmentConfig()
+    assert resolved_augment(default) is default and default.vertical_flip_prob == 0.0
+    reference = resolved_augment(DcrAugmentConfig(preset="reference", crop_ratio_max=3.0))
+    assert (reference.vertical_flip_prob, reference.flip_prob) == (0.5, 0.5)
+    assert (reference.crop_scale_min, reference.crop_scale_max) == (0.9, 1.0)
+    assert (reference.crop_ratio_min, reference.crop_ratio_max) == (0.9, 1.1)
+    assert (reference.brightness, reference.contrast, reference.saturation, reference.hue) == (0.1, 0.1, 0.1, 0.05)
+    flips = [augment_images(images(1, seed=0), generators_for([s]), reference) for s in range(40)]
+    base = images(1, seed=0)
+    assert any((v - base.flip(-2)).abs().mean() < (v - base).abs().mean() for v in flips)  # some views flip rows

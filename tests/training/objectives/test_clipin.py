@@ -248,3 +248,90 @@ def test_objective_under_bf16_autocast(tiny_encoder, batch):
         assert terms[name].item() == pytest.approx(reference[name].item(), rel=5e-2, abs=5e-2), name
     terms["loss"].backward()
     assert not math.isnan(objective.log_lambdas.grad.sum().item())
+
+
+# --- the official code's loss (github T6Yang/CLIPin, main.py get_loss), transcribed --------------
+
+
+def code_cosine(x1, x2, eps=1e-8):
+    """The code's cosine_similarity along dim 1: x1.x2 / max(||x1|| ||x2||, eps), per row, by loops."""
+    rows = []
+    for i in range(x1.shape[0]):
+        w12 = sum(x1[i, k] * x2[i, k] for k in range(x1.shape[1]))
+        w1 = torch.sqrt(sum(x1[i, k] ** 2 for k in range(x1.shape[1])))
+        w2 = torch.sqrt(sum(x2[i, k] ** 2 for k in range(x2.shape[1])))
+        rows.append(w12 / torch.clamp(w1 * w2, min=eps))
+    return torch.stack(rows)
+
+
+def code_loss(u_cl, v_cl, u_pred, v_pred, u_self, v_self, u_tgt, v_tgt, logit_scale, lambda_intra, lambda_cl):
+    """total = BYOL + lambda_selfalign * selfalign + lambda_combine * CLIP, as in the code:
+    CLIP = (CE(image->text) + CE(text->image)) / 2 on exp(logit_scale) * normalized g_CL features;
+    BYOL = 2 - (mean cos(u_pred, v_tgt) + mean cos(v_pred, u_tgt)); selfalign likewise with own targets."""
+    b = u_cl.shape[0]
+    un = [u_cl[i] / torch.sqrt(sum(u_cl[i] ** 2)) for i in range(b)]
+    vn = [v_cl[i] / torch.sqrt(sum(v_cl[i] ** 2)) for i in range(b)]
+    scale = torch.exp(logit_scale)
+    logits = [[scale * sum(un[i] * vn[j]) for j in range(b)] for i in range(b)]  # image i vs text j
+    image_ce = sum(-torch.log(torch.exp(logits[i][i]) / sum(torch.exp(logits[i][j]) for j in range(b))) for i in range(b)) / b
+    text_ce = sum(-torch.log(torch.exp(logits[i][i]) / sum(torch.exp(logits[j][i]) for j in range(b))) for i in range(b)) / b
+    clip = (image_ce + text_ce) / 2
+    byol = 2 - (code_cosine(u_pred, v_tgt).mean() + code_cosine(v_pred, u_tgt).mean())
+    selfalign = 2 - (code_cosine(u_self, u_tgt).mean() + code_cosine(v_self, v_tgt).mean())
+    return byol + lambda_intra * selfalign + lambda_cl * clip
+
+
+@pytest.mark.parametrize("b", [2, 5])
+def test_reference_total_equals_the_official_loss(b):
+    from openeyes.training.objectives.clipin import reference_total
+
+    u_pred, v_pred, u_self, v_self, u_tgt, v_tgt = features(b, 6, seed=b + 10)
+    generator = torch.Generator().manual_seed(b)
+    u_cl, v_cl = torch.randn(b, 4, generator=generator, dtype=torch.float64), torch.randn(b, 4, generator=generator, dtype=torch.float64)
+    logit_scale, lambda_intra, lambda_cl = torch.tensor(2.3, dtype=torch.float64), 0.7, 3.0
+    ours = reference_total(contrastive_loss(u_cl, v_cl, torch.exp(-logit_scale)), inter_modal_loss(u_pred, v_pred, u_tgt, v_tgt),
+                           intra_modal_loss(u_self, v_self, u_tgt, v_tgt), lambda_cl, lambda_intra)
+    expected = code_loss(u_cl, v_cl, u_pred, v_pred, u_self, v_self, u_tgt, v_tgt, logit_scale, lambda_intra, lambda_cl)
+    assert ours.item() == pytest.approx(expected.item(), rel=1e-9)
+
+
+def test_reference_preset_has_the_code_heads_and_loss(tiny_encoder, batch):
+    objective = build(tiny_encoder, preset="reference", image_augment=ImageAugmentConfig(enabled=False))
+    for predictor_head in (objective.inter_image, objective.inter_text, objective.intra_image, objective.intra_text):
+        assert isinstance(predictor_head[2], torch.nn.ReLU) and predictor_head[1].affine
+    for projector in (objective.online_image, objective.online_text, objective.target_image, objective.target_text):
+        assert not projector.head[0].affine and isinstance(projector.head[1], torch.nn.GELU)
+    assert objective.logit_scale.item() == pytest.approx(math.log(1 / 0.07))
+    with torch.no_grad():
+        objective.raw_lambdas.copy_(torch.tensor([1.5, 0.25]))
+        objective.logit_scale.fill_(2.0)
+    terms = Composite([weighted_entry(objective)])(tiny_encoder, batch)
+
+    f_image = tiny_encoder.encode_image(tiny_encoder.normalize(batch["images"]))
+    f_text = tiny_encoder.encode_text(tiny_encoder.tokenize(batch["texts"]))
+    shared_i, m_i = objective.online_image(f_image)
+    shared_t, m_t = objective.online_text(f_text)
+    u_tgt, v_tgt = objective.target_image(f_image)[1], objective.target_text(f_text)[1]  # target = online at step 0
+    expected = code_loss(objective.contrastive_image(shared_i).double(), objective.contrastive_text(shared_t).double(),
+                         objective.inter_image(m_i).double(), objective.inter_text(m_t).double(),
+                         objective.intra_image(m_i).double(), objective.intra_text(m_t).double(),
+                         u_tgt.double(), v_tgt.double(), torch.tensor(2.0, dtype=torch.float64), 0.25, 1.5)
+    total = terms["clipin_cl"] + terms["clipin_inter"] + terms["clipin_intra"]
+    assert total.item() == pytest.approx(expected.item(), rel=1e-4)
+    assert terms["loss"].item() == pytest.approx(total.item(), rel=1e-6)
+
+    terms["loss"].backward()  # the lambdas and the temperature learn
+    assert objective.raw_lambdas.grad.abs().min() > 0 and objective.logit_scale.grad.abs() > 0
+    with torch.no_grad():
+        objective.raw_lambdas.copy_(torch.tensor([-3.0, 35.0]))
+        objective.logit_scale.fill_(9.0)
+    objective.on_step_end(tiny_encoder)
+    assert objective.raw_lambdas.tolist() == [0.0, 20.0]
+    assert objective.logit_scale.item() == pytest.approx(math.log(100.0))
+
+
+def test_reference_preset_rejects_lambdas_outside_the_code_range(tiny_encoder):
+    with pytest.raises(UserError):
+        build(tiny_encoder, preset="reference", lambda_cl=25.0)
+    with pytest.raises(UserError):
+        build(tiny_encoder, preset="official")
