@@ -50,6 +50,37 @@ def encoder_command(
 
 MLLM_BENCHES = "mmvp | pope | cv_bench | naturalbench"
 
+# MMVP's original protocol: an LLM judge instead of the offline exact-match stand-in (same options on score and mllm)
+GRADER = typer.Option(None, "--grader", help="MMVP original: an OpenAI-compatible endpoint, http(s)://HOST:PORT or .../v1, "
+                                               "that judges each answer with the reference grader prompt (default: "
+                                               "the offline exact-match stand-in).")
+GRADER_MODEL = typer.Option("gpt-4-0314", "--grader-model", help="--grader: the judge model's name (the reference's by default).")
+GRADER_KEY_ENV = typer.Option("OPENAI_API_KEY", "--grader-key-env",
+                              help="--grader: environment variable holding the judge's API key (unset: no key sent).")
+GRADER_CACHE = typer.Option(None, "--grader-cache", help="--grader: JSONL file of cached judgments "
+                                                         "(default: grader_judgments.jsonl in the results folder).")
+
+
+def grader_config(url: str | None, model: str, key_env: str, cache: Path | None):
+    """The judge the --grader options name, or None (offline stand-in)."""
+    from openeyes.errors import UserError
+    from openeyes.eval_mllm.mllm.grader import GraderConfig
+
+    if url is None:
+        if cache is not None:
+            raise UserError("--grader-cache needs --grader URL")
+        return None
+    config = GraderConfig(url=url, model=model, api_key_env=key_env, cache=cache)
+    config.check()
+    return config
+
+
+def echo_grader(payload: dict) -> None:
+    grader = (payload.get("options") or {}).get("grader") or payload.get("grader")
+    if isinstance(grader, dict) and grader.get("kind") == "llm":
+        typer.echo(f"grader {grader['model']} at {grader['url']}: {grader['asked']} judgments asked, "
+                   f"{grader['reused']} reused from {grader['cache']}")
+
 
 @app.command("score")
 def score_command(
@@ -60,19 +91,36 @@ def score_command(
     split: str = typer.Option(None, "--split", help="POPE: random|popular|adversarial|all; CV-Bench: 2D|3D|all; HF split."),
     swap_gold: bool = typer.Option(False, "--swap-gold", help="MMVP: swap the gold of Index 99<->100 and 279<->280 (lmms-eval copy)."),
     out: Path = typer.Option(None, "--out", help="Also write a results artifact here."),
+    grader: str = GRADER,
+    grader_model: str = GRADER_MODEL,
+    grader_key_env: str = GRADER_KEY_ENV,
+    grader_cache: Path = GRADER_CACHE,
 ) -> None:
     """Score a predictions file exactly like the reference; print the metrics as one JSON object."""
     import json
 
+    from openeyes.eval_mllm.mllm.grader import CACHE_FILE, build_grader
     from openeyes.eval_mllm.mllm.registry import as_benchmark_result, benchmark, score_predictions
     from openeyes.eval_mllm.results import json_safe, model_record, write_results
+    from openeyes.eval_mllm.runner import check_grader
 
-    options = {"swap_gold": swap_gold} if benchmark(bench).NAME == "mmvp" else {}
-    scored = score_predictions(bench, data, predictions, protocol=protocol, split=split, **options)
+    module = benchmark(bench)
+    config = grader_config(grader, grader_model, grader_key_env, grader_cache)
+    check_grader(config, [module.NAME], protocol)
+    default_cache = (out / CACHE_FILE) if out is not None else predictions.with_name(predictions.stem + ".grader_judgments.jsonl")
+    judge = build_grader(config, default_cache)
+    options = {"swap_gold": swap_gold} if module.NAME == "mmvp" else {}
+    try:
+        scored = score_predictions(bench, data, predictions, protocol=protocol, split=split, grader=judge, **options)
+    finally:
+        if judge is not None:
+            judge.close()
     if out is not None:
         write_results(out, as_benchmark_result(scored), model_record(None, name=predictions.stem))
     shown = {key: value for key, value in scored.items() if key != "predictions"}
     typer.echo(json.dumps(json_safe(shown)))
+    if out is not None:
+        typer.echo(f"results written to {out}", err=True)
 
 
 @app.command("mllm")
@@ -92,17 +140,23 @@ def mllm_command(
     seed: int = typer.Option(0, "--seed", help="Seed of sampling protocols (MMVP original)."),
     swap_gold: bool = typer.Option(False, "--swap-gold", help="MMVP: swap the gold of Index 99<->100 and 279<->280 (lmms-eval copy)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    grader: str = GRADER,
+    grader_model: str = GRADER_MODEL,
+    grader_key_env: str = GRADER_KEY_ENV,
+    grader_cache: Path = GRADER_CACHE,
 ) -> None:
     """Generate answers with an MLLM (resumable, data-parallel), score them like the reference, write results."""
     from openeyes.eval_mllm.runner import MLLMEvalOptions, evaluate_mllm
 
     options = MLLMEvalOptions(protocol=protocol, split=split, limit=limit, batch_size=batch_size,
-                              max_new_tokens=max_new_tokens, seed=seed, swap_gold=swap_gold, progress=progress)
+                              max_new_tokens=max_new_tokens, seed=seed, swap_gold=swap_gold, progress=progress,
+                              grader=grader_config(grader, grader_model, grader_key_env, grader_cache))
     payloads = evaluate_mllm(model, bench, data, out, options, device=device, model_name=model_name, api_key=api_key)
     for name, payload in payloads.items():
         value = payload["metrics"].get(payload["headline"])
         shown = "n/a" if value is None else f"{value:.4f}"
         typer.echo(f"{name} ({payload['protocol']}): {payload['headline']} = {shown}")
+        echo_grader(payload)
     if payloads:
         typer.echo(f"results written to {out}")
 

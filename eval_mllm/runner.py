@@ -47,6 +47,7 @@ class MLLMEvalOptions:
     seed: int = 0                        # seeds sampling protocols (MMVP original)
     swap_gold: bool = False              # MMVP: the lmms-eval copy's 99<->100 / 279<->280 gold swap
     progress: bool = True                # show a tqdm progress bar
+    grader: Any = None                   # MMVP original: grader.GraderConfig of an LLM judge (None: exact-match stand-in)
 
     def check(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -154,6 +155,19 @@ def artifact_predictions(scored: list[dict[str, Any]], extra: dict[str, str]) ->
     return list(scored) + [{"id": key, "output": text} for key, text in extra.items()]
 
 
+def score_items(module: Any, items: list, outputs: dict, protocol: str, options: MLLMEvalOptions, out: Path) -> dict:
+    """The benchmark's scores; MMVP ``original`` graded by ``options.grader``'s judge when given
+    (its judgments cached in ``out``)."""
+    from openeyes.eval_mllm.mllm.grader import CACHE_FILE, build_grader
+
+    grader = build_grader(options.grader, out / CACHE_FILE) if module.NAME == "mmvp" else None
+    try:
+        return module.score(items, outputs, protocol, grader=grader)
+    finally:
+        if grader is not None:
+            grader.close()
+
+
 def run_benchmark(mllm: Any, name: str, data: Path, out: Path, options: MLLMEvalOptions, processes: Processes,
                   model: dict[str, Any]) -> dict[str, Any] | None:
     """Generate what is missing, then (rank 0) score and write the artifact; its payload on rank 0."""
@@ -176,7 +190,7 @@ def run_benchmark(mllm: Any, name: str, data: Path, out: Path, options: MLLMEval
     if processes.is_main:
         outputs = consolidate(out)
         wanted = {id_key(item.id) for item in items}
-        scored = module.score(items, {k: v for k, v in outputs.items() if k in wanted}, protocol)
+        scored = score_items(module, items, {k: v for k, v in outputs.items() if k in wanted}, protocol, options, out)
         scored["data"] = {"path": str(data), "split": options.split, "items": len(items),
                           "generated_now": len(pending)}
         scored["options"] = {"split": options.split, "limit": options.limit, "max_new_tokens": options.max_new_tokens,
@@ -194,6 +208,15 @@ def run_benchmark(mllm: Any, name: str, data: Path, out: Path, options: MLLMEval
 
 # ---- the whole run -------------------------------------------------------------------------
 
+def check_grader(config: Any, benches: Any, protocol: str | None) -> None:
+    """A judge is only for MMVP's ``original`` protocol: refuse it elsewhere before any work."""
+    if config is None:
+        return
+    config.check()
+    if "mmvp" not in benches or benchmark("mmvp").get_protocol(protocol).name != "original":
+        raise UserError("--grader judges MMVP's original protocol only: use --bench mmvp --protocol original")
+
+
 def evaluate_mllm(spec: str, bench: str, data: str | Path, out: str | Path, options: MLLMEvalOptions | None = None,
                   *, mllm: Any = None, device: str = "auto", model_name: str | None = None,
                   api_key: str | None = None) -> dict[str, dict[str, Any]]:
@@ -210,6 +233,7 @@ def evaluate_mllm(spec: str, bench: str, data: str | Path, out: str | Path, opti
     targets = plan(bench, data)
     for name in targets:
         benchmark(name).get_protocol(options.protocol)  # an unknown protocol fails before loading
+    check_grader(options.grader, targets, options.protocol)
     processes = join_processes()
     try:
         if mllm is None:

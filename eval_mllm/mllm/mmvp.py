@@ -10,7 +10,10 @@ with ``Index, Question, Options, Correct Answer, image``). Rows (1,2), (3,4), ..
 Protocols:
 - ``original`` (MMVP scripts/evaluate_mllm.py + gpt_grader.py): prompt ``Question + " " +
   Options``, sampling T=0.2, a grader says yes/no per answer, score = pairs with both "yes".
-  The grader is pluggable (``Grader``); offline the default is ``ExactMatchGrader``.
+  The answer is stripped first (evaluate_mllm.py strips the decoded response). The grader is
+  pluggable (``Grader``): offline the default is ``ExactMatchGrader``, an exact-match stand-in;
+  ``grader.EndpointGrader`` asks any OpenAI-compatible judge with the reference prompts
+  (``openeyes eval ... --grader URL``) and caches its judgments on disk.
 - ``lmms-eval`` (tasks/mmvp/utils.py): A/B prompt, greedy 16 tokens, six-step letter extraction.
 - ``cambrian`` (eval/eval/mmvp/mmvp_eval.py + mmvp_test.py): "Options:" prompt, text parser,
   printed accuracy = 100·2·(pairs both correct)/questions.
@@ -223,8 +226,9 @@ DEFAULT_GRADER = ExactMatchGrader()
 
 
 def parse_original(output: str, item: MMVPItem, grader: Grader | None = None) -> bool:
-    """Whether the grader accepts the answer (its reply read like gpt_grader.py)."""
-    reply = (grader or DEFAULT_GRADER)(prompt_original(item), item.answer, output)
+    """Whether the grader accepts the answer (its reply read like gpt_grader.py). The answer is
+    stripped first, as evaluate_mllm.py strips the decoded response before writing it."""
+    reply = (grader or DEFAULT_GRADER)(prompt_original(item), item.answer, output.strip())
     return read_grade(reply)
 
 
@@ -311,7 +315,12 @@ def parse(output: str, item: MMVPItem, protocol: str | None = None, grader: Grad
 
 def is_correct(output: str, item: MMVPItem, protocol: str | None = None, grader: Grader | None = None) -> bool:
     chosen = get_protocol(protocol)
-    parsed = parse(output, item, chosen.name, grader)
+    return correct_parsed(parse(output, item, chosen.name, grader), item, chosen.name)
+
+
+def correct_parsed(parsed: Any, item: MMVPItem, protocol: str) -> bool:
+    """Whether an answer already parsed under ``protocol`` is right (no second grading)."""
+    chosen = get_protocol(protocol)
     if chosen.name == "original":
         return parsed
     if chosen.name == "lmms-eval":
@@ -326,8 +335,8 @@ def score(items: list[MMVPItem], outputs_by_id: dict, protocol: str | None = Non
     """Question accuracy, pair accuracy over complete pairs and (cambrian) its printed number."""
     chosen = get_protocol(protocol)
     present, missing = collect_outputs(items, outputs_by_id)
-    results = [(item, output, parse(output, item, chosen.name, grader), is_correct(output, item, chosen.name, grader))
-               for item, output in present]
+    parsed = [(item, output, parse(output, item, chosen.name, grader)) for item, output in present]
+    results = [(item, output, answer, correct_parsed(answer, item, chosen.name)) for item, output, answer in parsed]
     pairs: dict[int, list[bool]] = {}
     for item, _, _, correct in results:
         pairs.setdefault(item.pair, []).append(correct)
@@ -340,7 +349,13 @@ def score(items: list[MMVPItem], outputs_by_id: dict, protocol: str | None = Non
     if chosen.name == "cambrian":
         # mmvp_test.py prints 100 * correct / total with correct = 2 * (pairs both right)
         metrics["cambrian_accuracy"] = ratio(100.0 * 2 * both, len(results))
+    extra = {}
+    if chosen.name == "original":
+        from openeyes.eval_mllm.mllm.grader import describe
+
+        extra["grader"] = describe(grader)
     return {
+        **extra,
         "benchmark": NAME, "protocol": chosen.name, "headline": chosen.headline, "metrics": metrics,
         "per_category": {},
         "counts": {"items": len(items), "scored": len(results), "missing": missing,

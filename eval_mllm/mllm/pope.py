@@ -8,9 +8,11 @@ or the lmms-eval copy (HF ``lmms-lab/POPE``: ``question_id, question, answer, im
 category, image``; as a ``save_to_disk`` folder, parquet or JSONL; ``category`` is the split).
 
 Protocols (positive class = yes; all metrics per split):
-- ``pope`` (POPE evaluate.py = LLaVA llava/eval/eval_pope.py): text before the first '.',
-  commas dropped, split on ' '; "no" iff 'No', 'not' or 'no' is a word, else "yes" (so "NO"
-  and "" are yes). Headline: mean F1 over the splits (LLaVA-1.5's number).
+- ``pope`` (LLaVA's pipeline: llava/eval/model_vqa_loader.py strips the decoded answer, then
+  llava/eval/eval_pope.py = POPE evaluate.py parses it): whitespace stripped, text before the
+  first '.', commas dropped, split on ' '; "no" iff 'No', 'not' or 'no' is a word, else "yes"
+  (so "NO" and "" are yes; "No\n" is no, as the stripped answer LLaVA writes). Headline: mean
+  F1 over the splits (LLaVA-1.5's number).
 - ``lmms-eval`` (tasks/pope/utils.py): ``output.lower().strip()`` must equal the gold; anything
   else ("yes.") is neither yes nor no. Its ``pope_yes_ratio`` counts *gold* yes answers (a
   bug): reproduced as ``yes_ratio_lmms_eval``; ``yes_ratio`` is the real predicted ratio.
@@ -154,8 +156,9 @@ def prompt(item: POPEItem) -> str:
 
 
 def parse_pope(output: str, item: POPEItem | None = None) -> str:
-    """POPE evaluate.py / LLaVA eval_pope.py: always "yes" or "no"."""
-    text = output
+    """LLaVA's pipeline: model_vqa_loader.py's ``.strip()``, then eval_pope.py (= POPE
+    evaluate.py); always "yes" or "no"."""
+    text = output.strip()
     if text.find(".") != -1:
         text = text.split(".")[0]
     words = text.replace(",", "").split(" ")
@@ -174,7 +177,8 @@ def parse_cambrian(output: str, item: POPEItem | None = None) -> str:
 
 
 PROTOCOLS: dict[str, Protocol] = {
-    "pope": Protocol("pope", "RUCAIBox/POPE@3df3ba1b evaluate.py; haotian-liu/LLaVA@c121f043 llava/eval/eval_pope.py",
+    "pope": Protocol("pope", "haotian-liu/LLaVA@c121f043 llava/eval/model_vqa_loader.py (answer .strip()) + "
+                             "llava/eval/eval_pope.py (= RUCAIBox/POPE@3df3ba1b evaluate.py)",
                      GREEDY_128, prompt, parse_pope, "mean_f1"),
     "lmms-eval": Protocol("lmms-eval", "EvolvingLMMs-Lab/lmms-eval@75571cfe lmms_eval/tasks/pope/utils.py, pope.yaml",
                           GREEDY_128, prompt, parse_lmms_eval, "f1"),

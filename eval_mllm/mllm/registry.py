@@ -35,8 +35,9 @@ def protocol_names(name: str) -> list[str]:
 
 
 def score_predictions(bench: str, data: str | Path, predictions: str | Path, protocol: str | None = None,
-                      split: str | None = None, **load_options: Any) -> dict[str, Any]:
-    """Load ``bench`` from ``data``, read ``predictions`` and score them under ``protocol``.
+                      split: str | None = None, grader: Any = None, **load_options: Any) -> dict[str, Any]:
+    """Load ``bench`` from ``data``, read ``predictions`` and score them under ``protocol``
+    (``grader``: MMVP ``original``'s judge, None for its offline stand-in).
 
     Returns the module's score dict plus provenance: data path, split, protocol source and
     generation settings, load options, and ``missing`` (items without a prediction).
@@ -46,7 +47,7 @@ def score_predictions(bench: str, data: str | Path, predictions: str | Path, pro
     read = read_predictions(predictions)
     items = module.load(data, split=split, **load_options)
     outputs = match_to_items(read, items)
-    scored = module.score(items, outputs, chosen.name)
+    scored = module.score(items, outputs, chosen.name, grader=grader)
     scored["missing"] = scored["counts"]["missing"]
     scored["data"] = {"path": str(data), "split": split, "items": len(items)}
     scored["options"] = {"split": split, **{k: v for k, v in load_options.items() if not k.startswith("image_")}}
@@ -65,5 +66,6 @@ def as_benchmark_result(scored: dict[str, Any]):
         metrics=scored["metrics"], per_category=scored.get("per_category", {}),
         predictions=scored.get("predictions", []),
         data={**scored.get("data", {}), **scored.get("counts", {})},
-        options={**scored.get("options", {}), "generation": scored.get("generation")},
+        options={**scored.get("options", {}), "generation": scored.get("generation"),
+                 **({"grader": scored["grader"]} if "grader" in scored else {})},
     )

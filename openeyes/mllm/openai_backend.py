@@ -219,10 +219,10 @@ class OpenAIChatMLLM:
         params.validate()
         bodies = [self.payload(as_request(item), params) for item in requests]
         if len(bodies) <= 1 or self.concurrency == 1:
-            texts = [self._complete(body) for body in bodies]
+            texts = [self.complete(body) for body in bodies]
         else:
             with ThreadPoolExecutor(max_workers=min(self.concurrency, len(bodies))) as pool:
-                texts = list(pool.map(self._complete, bodies))
+                texts = list(pool.map(self.complete, bodies))
         return [cut_at_stop(text, params.stop) for text in texts]
 
     def chat(self, messages: list[dict[str, Any]], images: Sequence[Any] = (), **sampling: Any) -> str:
@@ -256,7 +256,8 @@ class OpenAIChatMLLM:
             body["seed"] = params.seed
         return body
 
-    def _complete(self, body: dict[str, Any]) -> str:
+    def complete(self, body: dict[str, Any]) -> str:
+        """The message content the endpoint answers to one chat-completions ``body`` (as given)."""
         reply = self._call("POST", self.root + CHAT_PATH, body)
         try:
             content = json.loads(reply)["choices"][0]["message"]["content"]

@@ -56,6 +56,15 @@ def test_gold_predictions_score_one_under_every_protocol(world, tmp_path, bench)
         assert result["metrics"][result["headline"]] == pytest.approx(100.0 if result["headline"] == "cambrian_accuracy" else 1.0)
 
 
+def test_pope_default_protocol_strips_the_answer_like_llava(world, tmp_path):
+    """LLaVA's model_vqa_loader strips the decoded text before eval_pope: "No\n" is a no."""
+    items = pope.load(world / "pope")
+    predictions = write_predictions(tmp_path / "p.jsonl", {i.id: i.label.capitalize() + "\n" for i in items})
+    result = score_json(world, "pope", predictions)
+    assert result["protocol"] == "pope" and "model_vqa_loader" in result["source"]
+    assert result["metrics"]["accuracy"] == 1.0 and result["metrics"]["mean_f1"] == 1.0
+
+
 def test_pope_all_yes(world, tmp_path):
     items = pope.load(world / "pope")
     predictions = write_predictions(tmp_path / "p.jsonl", {i.id: "Yes" for i in items})

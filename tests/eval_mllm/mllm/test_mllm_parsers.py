@@ -43,6 +43,13 @@ def test_mmvp_exact_match_grader(response, grade):
     assert mmvp.ExactMatchGrader()("Is it open? (a) Open (b) Closed", "(a)", response) == grade
 
 
+def test_mmvp_original_grades_the_stripped_answer():
+    seen = []
+    item = mmvp.MMVPItem(1, "Is it open?", "(a) Open (b) Closed", "(a)", None, "x")
+    mmvp.parse(" (a) Open\n", item, "original", grader=lambda q, a, r: seen.append(r) or "Yes")
+    assert seen == ["(a) Open"]   # evaluate_mllm.py writes outputs.strip()
+
+
 def test_mmvp_chat_grader_is_pluggable():
     seen = []
     grader = mmvp.ChatGrader(lambda messages: seen.append(messages) or "Yes")
@@ -55,6 +62,9 @@ def test_mmvp_chat_grader_is_pluggable():
     ("Yes", "yes"), ("No", "no"), ("no", "no"), ("NO", "yes"), ("", "yes"),
     ("No, there is not.", "no"), ("There is not a dog.", "no"), ("Yes. There is no dog.", "yes"),
     ("Yes, no dog", "no"), ("Nope", "yes"),
+    # LLaVA's model_vqa_loader strips the decoded answer before eval_pope reads it
+    ("No\n", "no"), ("\nNo", "no"), (" no \t", "no"), ("No\n\nThere is no dog.", "no"), ("Yes\n", "yes"),
+    ("NO\n", "yes"), ("\n", "yes"),
 ])
 def test_pope_original_parser(output, answer):
     assert pope.parse_pope(output) == answer

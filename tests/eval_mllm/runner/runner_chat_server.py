@@ -14,8 +14,8 @@ def varied_answer(body: dict) -> str:
 
 
 class ChatServer:
-    """Answers chat completions with ``answer``: a fixed string, None (the prompt's length) or "varied"
-    (``varied_answer``); ``failures`` are (status, message) returned first, one per call; every request
+    """Answers chat completions with ``answer``: a fixed string, None (the prompt's length), "varied"
+    (``varied_answer``) or a function of the request body; ``failures`` are (status, message) returned first, one per call; every request
     body is kept in ``seen``."""
 
     def __init__(self):
@@ -54,11 +54,15 @@ class ChatServer:
                     status, message = server.failures.pop(0)
                     self._send(status, {"error": {"message": message}}, {"Retry-After": "0"} if status == 429 else None)
                     return
-                text = next(p["text"] for p in body["messages"][-1]["content"] if p["type"] == "text")
-                if server.answer == "varied":
+                if callable(server.answer):
+                    answer = server.answer(body)
+                elif server.answer == "varied":
                     answer = varied_answer(body)
+                elif server.answer is None:
+                    text = next(p["text"] for p in body["messages"][-1]["content"] if p["type"] == "text")
+                    answer = f"len={len(text)}"
                 else:
-                    answer = server.answer if server.answer is not None else f"len={len(text)}"
+                    answer = server.answer
                 self._send(200, {"id": "c1", "object": "chat.completion", "model": body["model"],
                                  "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
                                               "finish_reason": "stop"}]})
