@@ -75,7 +75,8 @@ def publish(source: str | Path, name: str, weights_dtype: str | None = "float16"
     """Copy the artifact ``source`` into ``zoo/NAME`` (weights cast to ``weights_dtype``, card re-hashed).
 
     The folder must already hold a ``recipe.yaml``; its hand-written recipe files (``*.yaml``,
-    ``*.sh``) are kept, the previous artifact files are replaced.
+    ``*.sh``) are kept, the previous artifact files and sub-folders (the parts of a diffusers-layout
+    prior: ``unet/``, ``text_encoder/``...) are replaced.
     """
     import shutil
 
@@ -89,10 +90,14 @@ def publish(source: str | Path, name: str, weights_dtype: str | None = "float16"
     if not (target / "recipe.yaml").is_file():
         raise UserError(f"zoo/{name} has no recipe.yaml; write the recipe first")
     for old in target.iterdir():
-        if old.is_file() and old.suffix not in RECIPE_SUFFIXES:
+        if old.is_dir():
+            shutil.rmtree(old)
+        elif old.suffix not in RECIPE_SUFFIXES:
             old.unlink()
     for item in source.iterdir():
-        if item.is_file() and item.suffix not in RECIPE_SUFFIXES:
+        if item.is_dir():
+            shutil.copytree(item, target / item.name)
+        elif item.suffix not in RECIPE_SUFFIXES:
             shutil.copy2(item, target / item.name)
     if weights_dtype:
         from openeyes.encoders.artifact import cast_safetensors

@@ -66,6 +66,29 @@ def test_publish_copies_casts_and_rehashes(tmp_path, monkeypatch):
     assert main(["zoo", "publish", str(source), "unknown"]) == 2
 
 
+def test_publish_copies_a_prior_with_its_sub_folders(tmp_path, monkeypatch):
+    """A diffusers-layout prior (unet/, text_encoder/, ...) lands whole, in fp16, and loads from the zoo."""
+    import openeyes.zoo_registry as registry
+    from openeyes.encoders.tokenizer import train_caption_tokenizer
+    from openeyes.training.prior import PriorModelConfig, build_prior, load_prior, save_prior
+
+    tokenizer = train_caption_tokenizer(["a red star", "two blue circles"] * 10, vocab_size=300, max_length=8)
+    prior = build_prior(PriorModelConfig(image_size=16, block_out_channels=[8, 16], attention_head_dim=4, text_width=16,
+                                         text_layers=1, text_heads=2), tokenizer, seed=0)
+    source = save_prior(prior, tmp_path / "trained", name="p")
+    root = tmp_path / "zoo"
+    (root / "p" / "vae").mkdir(parents=True)  # a part of an earlier artifact that the new one lacks
+    (root / "p" / "recipe.yaml").write_text("kind: prior\ndescription: test\nbuild: none\n")
+    monkeypatch.setattr(registry, "zoo_root", lambda: root)
+    assert main(["zoo", "publish", str(source), "p"]) == 0
+    assert not (root / "p" / "vae").exists() and (root / "p" / "recipe.yaml").is_file()
+    assert load_prior("zoo:p").image_size == 16  # verifies the card's hashes
+    from safetensors import safe_open
+
+    with safe_open(str(root / "p" / "unet" / "diffusion_pytorch_model.safetensors"), "pt") as weights:
+        assert {str(weights.get_slice(k).get_dtype()) for k in weights.keys()} == {"F16"}
+
+
 @pytest.mark.parametrize("name", [n for n in MLLMS if n in entries() and entries()[n].built])
 def test_built_zoo_mllms_load_verified_and_answer_in_the_benchmark_format(name, tmp_path):
     """Each shipped tiny LLaVA loads (card hashes checked), keeps tiny-lm's LM, and answers a POPE prompt with Yes/No."""

@@ -1,7 +1,9 @@
 """Resumable checkpoints: ``out_dir/checkpoints/step_XXXXXXX/``, written atomically, last K kept.
 
 A checkpoint holds
-    model.safetensors     the (unwrapped) model, objective heads included when they are part of it
+    model.safetensors     the (unwrapped) model, objective heads included when they are part of it; with a
+                          ``keep`` filter only the state entries it keeps (a frozen encoder or VAE that
+                          the run rebuilds identically is left out: only what trains + what resume needs)
     optimizer.pt          optimizer state (torch.save of tensors/numbers; loads with weights_only)
     scheduler.pt          LR scheduler state (numbers only)
     scaler.pt             fp16 grad-scaler state, when there is one
@@ -19,10 +21,10 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
 from openeyes.errors import UserError
@@ -78,16 +80,34 @@ def remove_partial_checkpoints(out_dir: str | Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def kept_state(model: nn.Module, keep_entry: Callable[[str], bool]) -> dict[str, torch.Tensor]:
+    """The state entries ``keep_entry`` keeps, one name per shared tensor (tied weights are saved once)."""
+    kept: dict[str, torch.Tensor] = {}
+    seen: set[tuple] = set()
+    for name, tensor in model.state_dict().items():
+        identity = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape), tensor.stride())
+        if not keep_entry(name) or identity in seen:
+            continue
+        seen.add(identity)
+        kept[name] = tensor.detach().contiguous()
+    return kept
+
+
 def save_checkpoint(accelerator, out_dir: str | Path, step: int, model: nn.Module, optimizer, scheduler,
-                    state: dict[str, Any], keep: int) -> Path:
-    """Write checkpoint ``step`` from every process (each adds its RNG state); returns its path."""
+                    state: dict[str, Any], keep: int, keep_entry: Callable[[str], bool] | None = None) -> Path:
+    """Write checkpoint ``step`` from every process (each adds its RNG state); returns its path.
+
+    ``keep_entry(name)``: which ``model.state_dict()`` entries to store (None: all of them)."""
     root = Path(out_dir) / CHECKPOINTS
     final = root / checkpoint_name(step)
     temp = root / f".tmp_{checkpoint_name(step)}"
     if accelerator.is_main_process:
         shutil.rmtree(temp, ignore_errors=True)
         temp.mkdir(parents=True)
-        save_model(model, str(temp / MODEL_FILE))
+        if keep_entry is None:
+            save_model(model, str(temp / MODEL_FILE))
+        else:
+            save_file(kept_state(model, keep_entry), str(temp / MODEL_FILE), metadata={"format": "pt", "partial": "1"})
         torch.save(optimizer.state_dict(), temp / "optimizer.pt")
         torch.save(scheduler.state_dict(), temp / "scheduler.pt")
         if accelerator.scaler is not None:
@@ -108,12 +128,21 @@ def save_checkpoint(accelerator, out_dir: str | Path, step: int, model: nn.Modul
     return final
 
 
-def load_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, accelerator) -> dict[str, Any]:
-    """Restore model, optimizer, scheduler, scaler and this process's RNG; return ``state.json``."""
+def load_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, accelerator,
+                    keep_entry: Callable[[str], bool] | None = None) -> dict[str, Any]:
+    """Restore model, optimizer, scheduler, scaler and this process's RNG; return ``state.json``.
+
+    With ``keep_entry`` the entries it leaves out stay as the run built them (they are constant)."""
     path = Path(path)
     try:
         state = json.loads((path / STATE_FILE).read_text())
-        missing, unexpected = load_model(model, str(path / MODEL_FILE), strict=False, device=str(accelerator.device))
+        if keep_entry is None:
+            missing, unexpected = load_model(model, str(path / MODEL_FILE), strict=False, device=str(accelerator.device))
+        else:
+            expected = kept_state(model, keep_entry)
+            missing, unexpected = model.load_state_dict(load_file(str(path / MODEL_FILE), device=str(accelerator.device)),
+                                                        strict=False)
+            missing = [name for name in missing if name in expected]
     except (OSError, json.JSONDecodeError) as problem:
         raise UserError(f"cannot read checkpoint {path}: {problem}")
     if missing or unexpected:

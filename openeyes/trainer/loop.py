@@ -104,6 +104,7 @@ class Trainer:
         param_filter: Callable[[str, nn.Parameter], bool] | None = None,
         export: Callable[[nn.Module, Path, dict], None] | None = None,
         run_info: dict[str, Any] | None = None,
+        checkpoint_filter: Callable[[str], bool] | None = None,
     ):
         config.validate()
         optim.validate()
@@ -116,6 +117,9 @@ class Trainer:
         self.on_step_end = on_step_end
         self.param_filter = param_filter
         self.export = export
+        # which state entries (names in the TrainingModule: "model.*", "objective.*") checkpoints store;
+        # None: all. Leave out only what stays constant and is rebuilt identically (a frozen encoder / VAE).
+        self.checkpoint_filter = checkpoint_filter
         self.run_info = run_info or {}  # extra facts copied into the summary (recipe name, data, ...)
         self.out_dir = Path(config.out_dir)
         self.accelerator = _make_accelerator(config)
@@ -161,7 +165,7 @@ class Trainer:
         resume_from = resolve_resume(config.resume, self.out_dir)
         step, elapsed_before = 0, 0.0
         if resume_from is not None:
-            state = load_checkpoint(resume_from, self.module, optimizer, scheduler, accelerator)
+            state = load_checkpoint(resume_from, self.module, optimizer, scheduler, accelerator, self.checkpoint_filter)
             step, elapsed_before = int(state["step"]), float(state.get("seconds", 0.0))
             if state.get("global_batch") != self._global_batch():
                 accelerator.print(f"warning: resuming with global batch {self._global_batch()} "
@@ -215,6 +219,7 @@ class Trainer:
                     last_checkpoint = save_checkpoint(
                         accelerator, self.out_dir, step, self.module, optimizer, scheduler,
                         self._checkpoint_state(step, time.time() - started), config.keep_checkpoints,
+                        self.checkpoint_filter,
                     )
         finally:
             log.close()

@@ -95,6 +95,13 @@ def _vision_lora_targets(targets: list[str]) -> str:
     return r".*vision_model.*\.(" + "|".join(targets) + r")$"
 
 
+def _changing_state(encoder):
+    """Checkpoint filter: leave out the encoder's frozen parameters (stage 1: all of them; LoRA: the base
+    weights), which the run rebuilds from ``init.encoder``; keep what trains, buffers and objective state."""
+    frozen = {f"model.{name}" for name, param in encoder.named_parameters() if not param.requires_grad}
+    return lambda name: name not in frozen
+
+
 def train_dcr(config: DcrTrainConfig, stage: int) -> Path:
     """Run DCR stage ``stage``; return the projector folder (stage 1) or the encoder artifact (stage 2)."""
     from openeyes.encoders.artifact import save_encoder_artifact
@@ -148,6 +155,7 @@ def train_dcr(config: DcrTrainConfig, stage: int) -> Path:
     trainer = Trainer(trainer_config, settings.optim, encoder, composite, dataset, ImageTextCollate(encoder.image_size),
                       on_step_end=lambda model, step: composite.on_step_end(model),
                       param_filter=lambda name, param: param.requires_grad, export=export,
-                      run_info={"recipe": "dcr", "stage": stage, "name": config.name})
+                      run_info={"recipe": "dcr", "stage": stage, "name": config.name},
+                      checkpoint_filter=_changing_state(encoder) if config.init.encoder else None)
     trainer.train()
     return projector_dir if stage == 1 else Path(config.out)

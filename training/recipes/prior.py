@@ -138,6 +138,7 @@ def train_prior(config: PriorTrainConfig) -> Path:
 
     trainer = Trainer(config.trainer, config.optim, prior.train(), objective, dataset, collate,
                       param_filter=trainable_filter(config), export=export,
-                      run_info={"recipe": "prior", "name": config.name})
+                      run_info={"recipe": "prior", "name": config.name},
+                      checkpoint_filter=lambda name: not name.startswith("model.vae."))  # the frozen VAE is rebuilt
     trainer.train()
     return Path(config.out)

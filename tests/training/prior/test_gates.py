@@ -115,3 +115,19 @@ def test_prior_gates_cli_rejects_bad_input(tmp_path, capsys):
     assert main(["train", "prior-gates", "--prior", str(tmp_path), "--out", str(tmp_path / "g"), "--n-images", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err and all("Traceback" not in line for line in err)
+
+
+def test_world_prior_source_feeds_the_prior_and_its_tokenizer():
+    from openeyes.training.recipes.encoder_data import DataConfig, build_dataset
+    from openeyes.training.recipes.prior import PriorTextSettings, world_caption_tokenizer
+    from openeyes.world.prior_text import WorldPriorText
+
+    data = DataConfig(source="world_prior", pair_fraction=1.0)
+    dataset = build_dataset(data, 16)
+    assert isinstance(dataset, WorldPriorText) and dataset.pair_fraction == 1.0 and dataset[0]["image"].shape == (16, 16, 3)
+    text = PriorTextSettings(tokenizer_vocab=400, tokenizer_corpus=120, max_length=24)
+    plain = world_caption_tokenizer(text, 0)
+    with_pairs = world_caption_tokenizer(text, 0, data)
+    phrase = "a close-up view of a red ring without a dot"
+    assert len(with_pairs(phrase)["input_ids"]) < len(plain(phrase)["input_ids"])  # the pair words are in its vocabulary
+    assert plain.get_vocab() == world_caption_tokenizer(text, 0, DataConfig()).get_vocab()  # world source: as before

@@ -106,3 +106,32 @@ def test_dcr_stage2_adds_extra_objectives_next_to_dcr_with_lora(tmp_path, pixel_
     with safe_open(str(tmp_path / "dcr" / "artifact" / "model.safetensors"), "pt") as stored:
         assert {stored.get_tensor(k).dtype for k in stored.keys() if "weight" in k} == {torch.float16}
     assert load_encoder(str(tmp_path / "dcr" / "artifact")) is not None
+
+
+def test_dcr_stage1_checkpoints_leave_out_the_frozen_encoder(tmp_path, pixel_prior):
+    """Stage 1 from a saved encoder: checkpoints hold the projector and resume state only, and resume."""
+    from safetensors import safe_open
+
+    from openeyes.encoders.artifact import save_encoder_artifact
+
+    start = load_config_encoder()
+    save_encoder_artifact(start, tmp_path / "start", name="start")
+    _, _, prior = pixel_prior
+    common = [f"init.encoder={tmp_path / 'start'}", f"run_dir={tmp_path / 'dcr'}", f"dcr.prior={prior}",
+              "dcr.chunk_size=8", *[f"stage1.{s}" for s in STAGE]]
+    assert main(["train", "dcr", "--stage", "1", *common, "stage1.trainer.steps=2"]) == 0
+    with safe_open(str(tmp_path / "dcr" / "stage1" / "checkpoints" / "step_0000002" / "model.safetensors"), "pt") as handle:
+        keys = set(handle.keys())
+    assert keys and all(k.startswith("objective.") for k in keys)  # no encoder weight stored
+    assert any("conditioner" in k for k in keys)
+    assert main(["train", "dcr", "--stage", "1", *common, "stage1.trainer.steps=3"]) == 0
+    assert _summary(tmp_path / "dcr" / "stage1")["start_step"] == 2
+
+
+def load_config_encoder():
+    from openeyes.config import load_config
+    from openeyes.training.recipes.dcr import DcrTrainConfig
+    from openeyes.training.recipes.encoder import build_start_encoder
+
+    config = load_config(DcrTrainConfig, None, ENCODER)
+    return build_start_encoder(config.init, config.data)

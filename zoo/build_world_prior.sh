@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The long, resumable build of zoo:world-prior (issue 19): legs of one prior run at a constant LR, each
+# leg ending in an artifact, its gates (openeyes train prior-gates, world seed 100) and, once the gates
+# are met, the zoo entry (fp16). Re-run the same command to continue: finished legs are skipped, an
+# interrupted leg resumes from its last checkpoint (trainer.resume=auto; checkpoints hold the UNet, the
+# text encoder and the optimizer state; a latent prior's frozen VAE trains once in <run>/vae).
+#   nice -n 10 bash zoo/build_world_prior.sh                       (CPU: days; see docs/RESULTS.md)
+#   LEGS="2000 6000" SPACE=latent64 bash zoo/build_world_prior.sh
+#   DDP=2 bash zoo/build_world_prior.sh                            (two processes, gloo on CPU / NCCL on GPUs)
+# On a CUDA GPU the same command runs unchanged (bf16 autocast); bring diffusers' wheel along.
+set -euo pipefail
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} MKL_NUM_THREADS=${MKL_NUM_THREADS:-2}
+SPACE=${SPACE:-latent64}              # pixel32 | latent64 (chosen by zoo/prior_space.sh)
+LEGS=${LEGS:-"300 1000 3000 6000 12000 24000"}
+OUT=${OUT:-runs/world-prior-$SPACE}
+RESULTS=${RESULTS:-zoo/results/dcr/world-prior-$SPACE}
+DDP=${DDP:-1}
+CONFIG=zoo/world-prior/train.yaml
+case "$SPACE" in
+  pixel32) SPACE_ARGS=(model.space=pixel model.image_size=32) ;;
+  latent64) SPACE_ARGS=(model.space=latent model.image_size=64) ;;
+  *) echo "SPACE must be pixel32 or latent64" >&2; exit 2 ;;
+esac
+if [ "$DDP" -gt 1 ]; then
+  TRAIN=(python -m openeyes.trainer.launch --multi_gpu --num_processes "$DDP" --num_machines 1 --mixed_precision no
+         --dynamo_backend no -m openeyes.training.cli prior)
+else
+  TRAIN=(openeyes train prior)
+fi
+mkdir -p "$OUT" "$RESULTS"
+
+for steps in $LEGS; do
+  leg="$OUT/leg-$steps"
+  if [ ! -f "$leg/openeyes.json" ]; then  # CPU seconds of every invocation, one JSON line each
+    /usr/bin/time -a -o "$RESULTS/leg-$steps.time.jsonl" -f '{"user_s": %U, "sys_s": %S, "wall_s": %e}' \
+      "${TRAIN[@]}" --config "$CONFIG" "${SPACE_ARGS[@]}" out="$leg" trainer.out_dir="$OUT/run" trainer.steps="$steps" \
+        trainer.resume=auto optim.schedule=constant trainer.checkpoint_every=200
+  fi
+  if [ ! -f "$RESULTS/leg-$steps/gates.json" ]; then
+    openeyes train prior-gates --prior "$leg" --out "$RESULTS/leg-$steps"
+  fi
+  if python - "$RESULTS/leg-$steps/gates.json" <<'PY'
+import json, sys
+summary = json.load(open(sys.argv[1]))["summary"]
+sys.exit(0 if summary["gain_gate_met"] and summary["teachable_patterns"] else 1)
+PY
+  then
+    openeyes zoo publish "$leg" world-prior  # fp16 weights, card re-hashed
+  fi
+done
