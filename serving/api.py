@@ -13,10 +13,13 @@ gives server-sent events), ``GET /livez``, ``GET /readyz``, ``GET /metrics``, ``
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import math
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Optional
 
@@ -34,6 +37,14 @@ from openeyes.serving.metrics import ITEMS
 
 log = logging.getLogger("openeyes.serving")
 MAX_METADATA_CHARS = 4096  # serialized metadata per index row
+# Blocking input work (image decoding, URL fetches, prompt tokenizing) runs here, off the event loop,
+# in its own pool so that slow inputs cannot starve the default pool (index writes, readiness probes).
+INPUT_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="openeyes-input")
+
+
+async def off_loop(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in the input pool; the event loop (``/livez``, other requests) keeps running."""
+    return await asyncio.get_running_loop().run_in_executor(INPUT_POOL, functools.partial(fn, *args))
 
 
 @dataclass
@@ -92,15 +103,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(envelope(problem.status_code, message), status_code=problem.status_code,
                             headers=getattr(problem, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def on_bug(request: Request, problem: Exception):
-        log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse(envelope(500, f"internal error ({type(problem).__name__}); this is a bug"), status_code=500)
 
-
-def decode_images(runtime: Any, images: list[str], param: str = "images") -> list[Any]:
+async def decode_images(runtime: Any, images: list[str], param: str = "images", names: list[str] | None = None) -> list[Any]:
+    """Image strings -> PIL images, off the loop; ``names`` are the params reported per image."""
     check_image_count(len(images), runtime.limits, param)
-    return [image_from_string(text, runtime.limits, f"{param}[{i}]") for i, text in enumerate(images)]
+    names = names or [f"{param}[{i}]" for i in range(len(images))]
+    return await off_loop(lambda: [image_from_string(text, runtime.limits, name) for text, name in zip(images, names)])
 
 
 async def read_uploads(runtime: Any, files: list[UploadFile], param: str = "files") -> list[Any]:
@@ -108,7 +116,7 @@ async def read_uploads(runtime: Any, files: list[UploadFile], param: str = "file
     images = []
     for i, upload in enumerate(files):
         data = await upload.read(runtime.limits.max_image_bytes + 1)
-        images.append(image_from_bytes(data, runtime.limits, f"{param}[{i}]"))
+        images.append(await off_loop(image_from_bytes, data, runtime.limits, f"{param}[{i}]"))
     return images
 
 
@@ -140,7 +148,22 @@ def vqa_job(runtime: Any, image: Any, question: str, max_new_tokens: int, temper
     check_texts([question], runtime.limits, "question")
     if max_new_tokens > runtime.limits.max_new_tokens:
         raise ApiError(422, f"max_new_tokens is {max_new_tokens}; at most {runtime.limits.max_new_tokens}", param="max_new_tokens")
-    return GenerationJob(as_request((image, question)), max_new_tokens=max_new_tokens, temperature=temperature)
+    job = GenerationJob(as_request((image, question)), max_new_tokens=max_new_tokens, temperature=temperature)
+    return check_prompt_tokens(runtime, job, "question")
+
+
+def check_prompt_tokens(runtime: Any, job: Any, param: str) -> Any:
+    """413 when the prompt (text and image tokens) exceeds ``limits.max_prompt_tokens``; returns ``job``.
+
+    Characters per text are bounded elsewhere; this bounds the whole request's prompt, which is
+    what generation time grows with. Blocking (tokenizes): call it off the loop."""
+    count = getattr(runtime.mllm, "prompt_tokens", None)
+    if count is not None:
+        tokens = count(job)
+        if tokens > runtime.limits.max_prompt_tokens:
+            raise ApiError(413, f"the prompt is {tokens} tokens (text and images); at most {runtime.limits.max_prompt_tokens} "
+                                f"per request", param=param, code="context_length_exceeded")
+    return job
 
 
 def sse(payload: Any) -> str:
@@ -184,6 +207,30 @@ def check_vector(runtime: Any, vector: list[float], fingerprint: str | None, par
     return array
 
 
+def check_metadata(metadata: Any, param: str) -> None:
+    """Index metadata must be plain JSON (no NaN/Infinity: ``1e400`` parses to infinity) and small."""
+    if metadata is None:
+        return
+    try:
+        text = json.dumps(metadata, allow_nan=False)
+    except ValueError:
+        raise ApiError(400, f"'{param}' holds a non-finite number (NaN, Infinity or one too large for a float, "
+                            f"such as 1e400); JSON has none", param=param) from None
+    if len(text) > MAX_METADATA_CHARS:
+        raise ApiError(413, f"'{param}' is larger than {MAX_METADATA_CHARS} characters", param=param)
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, so it serializes as JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [finite_json(item) for item in value]
+    return value
+
+
 def add_native_routes(app: FastAPI, state: AppState) -> None:
     @app.get("/livez", tags=["health"])
     async def livez():
@@ -214,7 +261,7 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
     @app.post("/embed/images", tags=["embeddings"])
     async def embed_images(body: schemas.EmbedImagesRequest):
         runtime = state.require()
-        images = decode_images(runtime, body.images)
+        images = await decode_images(runtime, body.images)
         vectors = await bounded(runtime, runtime.embed_images(images))
         ITEMS.labels("image").inc(len(images))
         return embeddings_payload(runtime, vectors)
@@ -238,7 +285,7 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
     @app.post("/classify", tags=["zero-shot"])
     async def classify_json(body: schemas.ClassifyRequest):
         runtime = state.require()
-        return await classify(runtime, decode_images(runtime, body.images), body.labels, body.templates)
+        return await classify(runtime, await decode_images(runtime, body.images), body.labels, body.templates)
 
     @app.post("/classify/upload", tags=["zero-shot"])
     async def classify_upload(file: UploadFile = File(...), labels: str = Form(..., description="comma-separated labels"),
@@ -262,8 +309,7 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
             given = [name for name in ("text", "image", "vector") if getattr(item, name) is not None]
             if len(given) != 1:
                 raise ApiError(400, f"items[{i}] needs exactly one of 'text', 'image', 'vector' (got {given or 'none'})", param=f"items[{i}]")
-            if item.metadata is not None and len(json.dumps(item.metadata)) > MAX_METADATA_CHARS:
-                raise ApiError(413, f"items[{i}].metadata is larger than {MAX_METADATA_CHARS} characters", param=f"items[{i}].metadata")
+            check_metadata(item.metadata, f"items[{i}].metadata")
             if item.id is not None and not item.id.strip():
                 raise ApiError(400, f"items[{i}].id is empty", param=f"items[{i}].id")
             if item.vector is not None:
@@ -273,8 +319,8 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
             else:
                 image_rows.append(i)
         if image_rows:
-            check_image_count(len(image_rows), runtime.limits, "items")
-            images = [image_from_string(items[i].image, runtime.limits, f"items[{i}].image") for i in image_rows]
+            images = await decode_images(runtime, [items[i].image for i in image_rows], "items",
+                                         [f"items[{i}].image" for i in image_rows])
             for i, row in zip(image_rows, await bounded(runtime, runtime.embed_images(images))):
                 vectors[i] = row
         if text_rows:
@@ -297,8 +343,10 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
         elif body.text is not None:
             query = (await bounded(runtime, runtime.embed_texts(check_texts([body.text], runtime.limits, "text"))))[0]
         else:
-            query = (await bounded(runtime, runtime.embed_images([image_from_string(body.image, runtime.limits)])))[0]
+            query = (await bounded(runtime, runtime.embed_images(await decode_images(runtime, [body.image], names=["image"]))))[0]
         results = await asyncio.to_thread(runtime.index.search, query, top_k)
+        for result in results:  # rows stored before non-finite numbers were refused still answer
+            result["metadata"] = finite_json(result.get("metadata"))
         return {"results": results, "count": runtime.index.count}
 
     @app.post("/index/delete", tags=["retrieval"])
@@ -320,8 +368,8 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
     async def vqa(body: schemas.VQARequest):
         runtime = state.require()
         runtime.require_mllm()
-        image = image_from_string(body.image, runtime.limits)
-        job = vqa_job(runtime, image, body.question, body.max_new_tokens, body.temperature)
+        image = (await decode_images(runtime, [body.image], names=["image"]))[0]
+        job = await off_loop(vqa_job, runtime, image, body.question, body.max_new_tokens, body.temperature)
         return await answer(runtime, job, body.stream)
 
     @app.post("/vqa/upload", tags=["vqa"])
@@ -330,7 +378,8 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
         runtime = state.require()
         runtime.require_mllm()
         images = await read_uploads(runtime, [file], "file")
-        return await answer(runtime, vqa_job(runtime, images[0], question, max_new_tokens, temperature), False)
+        job = await off_loop(vqa_job, runtime, images[0], question, max_new_tokens, temperature)
+        return await answer(runtime, job, False)
 
 
 async def answer(runtime: Any, job: Any, stream: bool) -> Any:

@@ -19,6 +19,23 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   help="Serve embeddings, zero-shot, retrieval, VQA, OpenAI routes and the UI at /ui.")
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Bind ``host:port`` once (as the server will, with SO_REUSEADDR) so a busy port is one line, not a traceback."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as problem:
+        raise UserError(f"--host {host!r} cannot be resolved: {problem.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as problem:
+            raise UserError(f"cannot listen on {host}:{port}: {problem.strerror or problem} (is another server running there? "
+                            f"choose another --port)") from None
+
+
 @app.command()
 def serve(
     encoder: str = typer.Option("zoo:tiny-clip", help="encoder spec: zoo:NAME, artifact dir, HF dir/id or open_clip:..."),
@@ -49,6 +66,7 @@ def serve(
         raise UserError("--index with --workers > 1 would let several processes write one index; use --workers 1")
     if not 0 < port < 65536:
         raise UserError(f"--port must be 1..65535, got {port}")
+    check_port_free(host, port)
     config = ServeConfig(encoder=encoder, mllm=mllm, mllm_api_key=mllm_api_key, index_dir=str(index) if index else None, api_key=api_key,
                          compare_encoders=list(compare), ui=(api_key is None) if ui is None else ui, torch_threads=threads)
     config.limits.url_allow_hosts = list(allow_host)

@@ -28,6 +28,8 @@ class Limits:
     max_body_bytes: int = 16 * 1024 * 1024  # whole request body
     max_image_bytes: int = 8 * 1024 * 1024  # one encoded image
     max_image_pixels: int = 4096 * 4096  # width * height of one image, checked before decoding
+    max_image_side: int = 8192  # longest side of one image, checked before decoding
+    max_aspect_ratio: float = 20.0  # long side / short side; a 3x400000 strip would resize to gigabytes
     min_image_side: int = 3  # smaller images are refused (INF's rule; a 1x1 image says nothing)
     max_images: int = 32  # images per request
     max_texts: int = 256  # texts per request
@@ -35,8 +37,10 @@ class Limits:
     max_labels: int = 256  # zero-shot labels per request
     max_top_k: int = 1000  # retrieval results per search
     max_new_tokens: int = 512  # VQA / chat generation cap
+    max_prompt_tokens: int = 4096  # VQA / chat prompt tokens (text and image tokens) per request
     url_allow_hosts: list[str] = field(default_factory=list)  # image URL hosts that may be fetched
-    url_timeout_s: float = 5.0  # fetch timeout for allow-listed image URLs
+    url_timeout_s: float = 5.0  # total time to fetch one allow-listed image URL (connect to last byte)
+    max_url_chars: int = 2048  # longest image URL accepted
     request_timeout_s: float = 120.0  # one request end to end (504 after)
 
 
@@ -75,16 +79,26 @@ def image_from_bytes(data: bytes, limits: Limits, param: str = "image") -> Image
         raise ApiError(400, f"'{param}' is not a decodable image (allowed formats: {', '.join(ALLOWED_FORMATS)})", param=param) from None
     except Exception as problem:  # PIL raises many types on garbage headers
         raise ApiError(400, f"'{param}' could not be read as an image: {problem}", param=param) from None
-    width, height = image.size
-    if width * height > limits.max_image_pixels:
-        raise ApiError(413, f"'{param}' is {width}x{height} pixels; at most {limits.max_image_pixels} pixels", param=param)
-    if min(width, height) < limits.min_image_side:
-        raise ApiError(400, f"'{param}' is {width}x{height}; each side must be at least {limits.min_image_side} pixels", param=param)
+    check_image_size(image.size, limits, param)
     try:
         image.load()
         return image.convert("RGB")
     except Exception as problem:  # truncated or corrupt pixel data
         raise ApiError(400, f"'{param}' is corrupt or truncated: {problem}", param=param) from None
+
+
+def check_image_size(size: tuple[int, int], limits: Limits, param: str) -> None:
+    """Pixels, longest side and aspect ratio from the header, before anything is decoded or resized."""
+    width, height = size
+    if width * height > limits.max_image_pixels:
+        raise ApiError(413, f"'{param}' is {width}x{height} pixels; at most {limits.max_image_pixels} pixels", param=param)
+    if max(width, height) > limits.max_image_side:
+        raise ApiError(413, f"'{param}' is {width}x{height}; each side may be at most {limits.max_image_side} pixels", param=param)
+    if min(width, height) < limits.min_image_side:
+        raise ApiError(400, f"'{param}' is {width}x{height}; each side must be at least {limits.min_image_side} pixels", param=param)
+    if max(width, height) > limits.max_aspect_ratio * min(width, height):
+        raise ApiError(400, f"'{param}' is {width}x{height}; the long side may be at most {limits.max_aspect_ratio:g} times "
+                            f"the short side", param=param)
 
 
 def decode_base64(text: str, param: str) -> bytes:
@@ -113,29 +127,52 @@ def image_from_string(text: str, limits: Limits, param: str = "image") -> Image.
     return image_from_bytes(decode_base64(text, param), limits, param)
 
 
-def fetch_url(url: str, limits: Limits, param: str) -> bytes:
-    """GET an image URL whose host is allow-listed: no redirects, a timeout, a size cap."""
-    import httpx
-
+def check_url(url: str, limits: Limits, param: str) -> str:
+    """A short, printable http(s) URL on an allow-listed host; returns its host."""
+    if len(url) > limits.max_url_chars:
+        raise ApiError(400, f"'{param}' is a URL of {len(url)} characters; at most {limits.max_url_chars}", param=param)
+    if any(ord(c) < 0x21 or 0x7F <= ord(c) <= 0x9F for c in url):
+        raise ApiError(400, f"'{param}' is not a valid URL: it holds whitespace or control characters", param=param)
     try:
-        host = (urlparse(url).hostname or "").lower()
-    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parsed = urlparse(url)
+        host, _ = (parsed.hostname or "").lower(), parsed.port  # .port raises on a port out of range
+    except ValueError:  # e.g. an unclosed IPv6 bracket, port 99999
         raise ApiError(400, f"'{param}' is not a valid URL", param=param) from None
     if host not in {h.lower() for h in limits.url_allow_hosts}:
         raise ApiError(400, f"'{param}': image URLs are not fetched unless their host is allow-listed ({host!r} is not); send the image as base64 or a data URI", param=param)
-    try:
-        with httpx.Client(follow_redirects=False, timeout=limits.url_timeout_s) as client:
-            with client.stream("GET", url) as response:
+    return host
+
+
+def fetch_url(url: str, limits: Limits, param: str) -> bytes:
+    """GET an image URL whose host is allow-listed: no redirects, a size cap, a total deadline.
+
+    Blocking; call it off the event loop (it runs its own loop, so on the server's loop it fails
+    loudly instead of freezing every request). ``url_timeout_s`` bounds the whole fetch, not each read,
+    so a host that trickles bytes cannot hold a request longer than that."""
+    import asyncio
+
+    import httpx
+
+    check_url(url, limits, param)
+
+    async def fetch() -> bytes:
+        async with httpx.AsyncClient(follow_redirects=False, timeout=limits.url_timeout_s) as client:
+            async with client.stream("GET", url) as response:
                 if response.status_code != 200:
-                    raise ApiError(400, f"'{param}': fetching {url} answered HTTP {response.status_code} (redirects are not followed)", param=param)
+                    raise ApiError(400, f"'{param}': fetching the URL answered HTTP {response.status_code} (redirects are not followed)", param=param)
                 chunks, size = [], 0
-                for chunk in response.iter_bytes():
+                async for chunk in response.aiter_bytes():
                     size += len(chunk)
                     if size > limits.max_image_bytes:
-                        raise ApiError(413, f"'{param}': {url} is larger than {limits.max_image_bytes} bytes", param=param)
+                        raise ApiError(413, f"'{param}': the URL's content is larger than {limits.max_image_bytes} bytes", param=param)
                     chunks.append(chunk)
                 return b"".join(chunks)
-    except httpx.TimeoutException:
-        raise ApiError(400, f"'{param}': fetching {url} timed out after {limits.url_timeout_s} s", param=param) from None
-    except httpx.HTTPError as problem:
-        raise ApiError(400, f"'{param}': fetching {url} failed: {problem}", param=param) from None
+
+    try:
+        return asyncio.run(asyncio.wait_for(fetch(), limits.url_timeout_s))
+    except (asyncio.TimeoutError, httpx.TimeoutException):
+        raise ApiError(400, f"'{param}': fetching the URL took longer than {limits.url_timeout_s} s", param=param) from None
+    except ApiError:
+        raise
+    except Exception as problem:  # whatever the network or the URL did, the image could not be had: the client's input
+        raise ApiError(400, f"'{param}': fetching the URL failed: {type(problem).__name__}: {problem}", param=param) from None

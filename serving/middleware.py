@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import time
 from typing import Any, Callable
@@ -16,6 +17,7 @@ from typing import Any, Callable
 from openeyes.serving.errors import envelope
 from openeyes.serving.metrics import LATENCY, REQUESTS
 
+log = logging.getLogger("openeyes.serving")
 OPEN_PATHS = ("/livez", "/readyz", "/healthz")  # never need the API key
 UI_PREFIX = "/ui"
 MULTIPART_SUFFIX = "/upload"  # routes taking multipart/form-data; every other POST takes JSON
@@ -36,6 +38,23 @@ def has_lone_surrogate(body: bytes) -> bool:
     except (ValueError, RecursionError):
         return False
     return False
+
+
+def json_text_problem(body: bytes) -> str | None:
+    """Why a JSON body is not strict UTF-8 text, or None.
+
+    RFC 8259 bodies are UTF-8. Python's ``json`` would also take UTF-16/32 and UTF-8-encoded
+    surrogates (it decodes with ``surrogatepass``), and hand text to the models that no
+    tokenizer or encoder takes; so the raw bytes are decoded strictly first."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as problem:
+        return f"invalid UTF-8 byte(s) at offset {problem.start}"
+    if b"\x00" in body:  # never in UTF-8 JSON (raw control characters are invalid); UTF-16/32 JSON has them
+        return "it holds NUL bytes (UTF-16 or UTF-32 JSON?); send UTF-8"
+    if has_lone_surrogate(body):
+        return "it escapes a lone UTF-16 surrogate (\\ud800-\\udfff)"
+    return None
 
 
 async def send_error(send: Callable, status: int, message: str, param: str | None = None, headers: dict | None = None) -> None:
@@ -61,16 +80,25 @@ class GuardMiddleware:
             return
         path = scope.get("path", "")
         route = path if path in self.known_routes else ("/ui" if path.startswith(UI_PREFIX) else "other")
-        status_box = {"status": 500}
+        status_box = {"status": 500, "started": False}
         started = time.perf_counter()
 
         async def send_recording(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status_box["status"] = message["status"]
+                status_box["started"] = True
             await send(message)
 
         try:
             await self._guarded(scope, receive, send_recording, path)
+        except Exception as problem:
+            # A bug: answer 500 here, as a complete response, so the connection stays usable for
+            # pooled clients (re-raising makes the server drop it without 'Connection: close').
+            log.exception("unhandled error on %s", path)
+            if status_box["started"]:
+                raise
+            status_box["status"] = 500
+            await send_error(send, 500, f"internal error ({type(problem).__name__}); this is a bug")
         finally:
             REQUESTS.labels(route, str(status_box["status"])).inc()
             LATENCY.labels(route).observe(time.perf_counter() - started)
@@ -107,8 +135,9 @@ class GuardMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if wanted == "application/json" and has_lone_surrogate(body):
-            await send_error(send, 400, "the body is not valid UTF-8 text: it escapes a lone UTF-16 surrogate (\\ud800-\\udfff)")
+        problem = json_text_problem(body) if wanted == "application/json" else None
+        if problem:
+            await send_error(send, 400, f"the body is not valid UTF-8 text: {problem}")
             return
         replayed = False
 

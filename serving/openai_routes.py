@@ -17,7 +17,7 @@ import numpy as np
 from fastapi import FastAPI
 
 from openeyes.serving import schemas
-from openeyes.serving.api import AppState, bounded, stream_job
+from openeyes.serving.api import AppState, bounded, check_prompt_tokens, decode_images, off_loop, stream_job
 from openeyes.serving.errors import ApiError
 from openeyes.serving.limits import check_image_count, check_texts, image_from_string
 from openeyes.serving.metrics import ITEMS
@@ -66,6 +66,18 @@ def to_generation_job(runtime: Any, body: schemas.ChatCompletionRequest):
                          top_p=body.top_p, stop=stop, seed=body.seed)
 
 
+def check_no_image_placeholder(body: schemas.ChatCompletionRequest) -> None:
+    """Message text may not hold the image placeholder: images come as ``image_url`` parts only
+    (a literal ``<image>`` would be taken for an image slot with no image behind it)."""
+    from openeyes.mllm.protocol import IMAGE_MARKER
+
+    for i, message in enumerate(body.messages):
+        parts = [message.content] if isinstance(message.content, str) else [p.text or "" for p in message.content]
+        if any(IMAGE_MARKER in text for text in parts):
+            raise ApiError(400, f"messages[{i}] holds the literal image placeholder {IMAGE_MARKER!r} in its text; "
+                                f"send images as image_url parts", param=f"messages[{i}].content")
+
+
 def add_openai_routes(app: FastAPI, state: AppState) -> None:
     @app.get("/v1/models", tags=["openai"])
     async def models():
@@ -87,8 +99,7 @@ def add_openai_routes(app: FastAPI, state: AppState) -> None:
         text_rows = [i for i, x in enumerate(inputs) if not x.startswith("data:")]
         vectors: list[Any] = [None] * len(inputs)
         if image_rows:
-            check_image_count(len(image_rows), runtime.limits, "input")
-            images = [image_from_string(inputs[i], runtime.limits, f"input[{i}]") for i in image_rows]
+            images = await decode_images(runtime, [inputs[i] for i in image_rows], "input", [f"input[{i}]" for i in image_rows])
             for i, row in zip(image_rows, await bounded(runtime, runtime.embed_images(images))):
                 vectors[i] = row
         if text_rows:
@@ -110,7 +121,8 @@ def add_openai_routes(app: FastAPI, state: AppState) -> None:
     async def chat_completions(body: schemas.ChatCompletionRequest):
         runtime = state.require()
         mllm = runtime.require_mllm()
-        job = to_generation_job(runtime, body)
+        check_no_image_placeholder(body)
+        job = await off_loop(lambda: check_prompt_tokens(runtime, to_generation_job(runtime, body), "messages"))
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if body.stream:

@@ -23,6 +23,7 @@ from openeyes.serving.limits import Limits
 DEFAULT_ENCODER = "zoo:tiny-clip"
 DEFAULT_MLLM = "zoo:tiny-llava"  # used only when that zoo model exists and is built
 AUTO = "auto"
+MIN_SAMPLING_TEMPERATURE = 1e-2  # below this, sampling is decoded greedily (its limit): logits / 1e-300 overflow
 
 
 @dataclass
@@ -124,6 +125,10 @@ class GenerationJob:
     stop: tuple[str, ...] = ()
     seed: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.temperature < MIN_SAMPLING_TEMPERATURE:
+            self.temperature = 0.0
+
     def params_key(self) -> tuple:
         return (self.max_new_tokens, self.temperature, self.top_p, self.stop, self.seed)
 
@@ -201,6 +206,12 @@ class MLLMRuntime:
 
     def count_tokens(self, text: str) -> int:
         return len(self.mllm.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+    def prompt_tokens(self, job: GenerationJob) -> int:
+        """Tokens the model reads for ``job``: the chat-templated text plus each image's tokens."""
+        text = self.mllm.prompt_text(job.request)  # one placeholder token per image
+        per_image = int(getattr(self.mllm.model.config, "image_seq_length", 1) or 1)
+        return self.count_tokens(text) + len(job.request.images) * (per_image - 1)
 
     def probe(self) -> None:
         from PIL import Image

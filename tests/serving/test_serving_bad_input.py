@@ -45,6 +45,20 @@ def huge_png() -> bytes:
     return buffer.getvalue()
 
 
+def png_of(width: int, height: int) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (width, height)).save(buffer, format="PNG")  # small on the wire whatever its size
+    return buffer.getvalue()
+
+
+def json_bytes(body: bytes) -> dict:
+    return {"content": body, "headers": {"content-type": "application/json"}}
+
+
+CHAT = lambda content, **options: {"json": {"messages": [{"role": "user", "content": content}], **options}}
+LOOPBACK = "http://127.0.0.1:1/"  # the test server allow-lists 127.0.0.1
 MESSAGES = lambda url: [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "hi"}]}]
 
 # (name, method, path, request kwargs, expected status)
@@ -62,7 +76,7 @@ CORPUS = [
     ("text data uri", "post", "/embed/images", {"json": {"images": ["data:text/plain;base64," + b64(b"hello")]}}, 415),
     ("data uri without base64", "post", "/embed/images", {"json": {"images": ["data:image/png,rawbytes"]}}, 400),
     ("invalid base64", "post", "/embed/images", {"json": {"images": ["!!!not base64***"]}}, 400),
-    ("url not allow-listed", "post", "/embed/images", {"json": {"images": ["http://127.0.0.1:1/x.png"]}}, 400),
+    ("url not allow-listed", "post", "/embed/images", {"json": {"images": ["http://10.255.255.1/x.png"]}}, 400),
     ("too many images", "post", "/embed/images", {"json": {"images": [b64(GOOD)] * 33}}, 413),
     ("no images", "post", "/embed/images", {"json": {"images": []}}, 400),
     ("wrong content type", "post", "/embed/texts", {"content": b'{"texts": ["a"]}', "headers": {"content-type": "text/plain"}}, 415),
@@ -112,6 +126,39 @@ CORPUS = [
     ("too many index items", "post", "/index/add", {"json": {"items": [{"text": "a"}] * 257}}, 413),
     ("chat seed beyond 64 bits", "post", "/v1/chat/completions", {"json": {"messages": [{"role": "user", "content": "hi"}], "seed": 2**70}}, 422),
     ("nested json bomb", "post", "/embed/texts", {"content": b'{"texts": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "headers": {"content-type": "application/json"}}, 400),
+    # invalid UTF-8 in the raw body (not only \u escapes), and UTF-16 JSON
+    ("utf-8-encoded surrogate", "post", "/embed/texts", json_bytes(b'{"texts": ["\xed\xa0\x80"]}'), 400),
+    ("utf-8-encoded surrogate in chat", "post", "/v1/chat/completions", json_bytes(b'{"messages": [{"role": "user", "content": "\xed\xb0\x80"}]}'), 400),
+    ("utf-16 json body", "post", "/embed/texts", json_bytes('{"texts": ["\ud800"]}'.encode("utf-16-le", "surrogatepass")), 400),
+    ("overlong utf-8", "post", "/index/add", json_bytes(b'{"items": [{"text": "\xc0\xaf"}]}'), 400),
+    # the image placeholder inside user text, with or without image parts
+    ("placeholder in chat text", "post", "/v1/chat/completions", CHAT("what is <image> here?"), 400),
+    ("placeholder with an image part", "post", "/v1/chat/completions",
+     CHAT([{"type": "image_url", "image_url": {"url": data_uri(GOOD)}}, {"type": "text", "text": "<image> what?"}]), 400),
+    ("placeholder in a system message", "post", "/v1/chat/completions",
+     {"json": {"messages": [{"role": "system", "content": "<image>"}, {"role": "user", "content": "hi"}]}}, 400),
+    ("two placeholders for one vqa image", "post", "/vqa", {"json": {"image": b64(GOOD), "question": "<image> <image>"}}, 400),
+    # non-finite numbers into index metadata
+    ("NaN in metadata", "post", "/index/add", json_bytes(b'{"items": [{"text": "a", "metadata": {"x": NaN}}]}'), 400),
+    ("Infinity in metadata", "post", "/index/add", json_bytes(b'{"items": [{"text": "a", "metadata": {"x": [-Infinity]}}]}'), 400),
+    ("1e400 in metadata", "post", "/index/add", json_bytes(b'{"items": [{"text": "a", "metadata": {"x": {"y": 1e400}}}]}'), 400),
+    ("NaN in a vector", "post", "/index/add", json_bytes(b'{"items": [{"vector": [NaN]}]}'), 400),
+    ("NaN temperature", "post", "/v1/chat/completions", json_bytes(b'{"messages": [{"role": "user", "content": "hi"}], "temperature": NaN}'), 422),
+    # URLs on an allow-listed host: control characters, whitespace, huge
+    ("url with a control character", "post", "/embed/images", {"json": {"images": [LOOPBACK + "a\x01b.png"]}}, 400),
+    ("url with a newline", "post", "/embed/images", {"json": {"images": [LOOPBACK + "a\r\nHost: evil.png"]}}, 400),
+    ("url with a space", "post", "/embed/images", {"json": {"images": [LOOPBACK + "a b.png"]}}, 400),
+    ("70k-char url", "post", "/embed/images", {"json": {"images": [LOOPBACK + "a" * 70_000]}}, 400),
+    ("70k-char url in chat", "post", "/v1/chat/completions", {"json": {"messages": MESSAGES(LOOPBACK + "a" * 70_000)}}, 400),
+    ("url with a bad port", "post", "/embed/images", {"json": {"images": ["http://127.0.0.1:99999/a.png"]}}, 400),
+    ("unreachable allow-listed host", "post", "/embed/images", {"json": {"images": [LOOPBACK + "a.png"]}}, 400),
+    # cost bounds: image sides and aspect ratio (before decoding), prompt tokens
+    ("3x8000 strip", "post", "/embed/images", {"json": {"images": [b64(png_of(3, 8000))]}}, 400),
+    ("8000x3 strip upload", "post", "/embed/images/upload", {"files": {"files": ("s.png", png_of(8000, 3), "image/png")}}, 400),
+    ("side over 8192", "post", "/embed/images", {"json": {"images": [b64(png_of(9000, 600))]}}, 413),
+    ("strip as a chat image", "post", "/v1/chat/completions", {"json": {"messages": MESSAGES(data_uri(png_of(4, 4000)))}}, 400),
+    ("chat prompt over the token limit", "post", "/v1/chat/completions",
+     {"json": {"messages": [{"role": "user", "content": "why is the sky blue " * 90}] * 60}}, 413),
     ("unknown route", "get", "/nope", {}, 404),
     ("wrong method", "get", "/embed/texts", {}, 405),
 ]

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import LiveServer, data_uri, free_port, png_bytes, server_env
+from conftest import HUNG_AFTER_S, LiveServer, data_uri, free_port, png_bytes, server_env
 
 CLI = "from openeyes.serving.cli import app; app()"
 
@@ -15,7 +15,7 @@ def bento(artifacts, tmp_path_factory):
     port = free_port()
     command = ["nice", "-n", "19", sys.executable, "-c", CLI, "--encoder", artifacts["encoder"], "--mllm", artifacts["mllm"],
                "--index", str(tmp_path_factory.mktemp("bento-index") / "idx"), "--port", str(port), "--threads", "1"]
-    live = LiveServer(command, server_env(), port, timeout=120)
+    live = LiveServer(command, server_env(), port)
     yield live
     live.stop()
 
@@ -42,7 +42,7 @@ def test_cli_refuses_bad_options_before_starting(artifacts):
 
     def run(*args):
         return subprocess.run(["nice", "-n", "19", sys.executable, "-c", code, *args], capture_output=True, text=True,
-                              env=server_env(), timeout=60)
+                              env=server_env(), timeout=HUNG_AFTER_S)
 
     unbuilt = run("--encoder", "zoo:no-such-model")
     assert unbuilt.returncode == 2 and "no-such-model" in unbuilt.stderr

@@ -8,7 +8,7 @@ import threading
 import httpx
 import numpy as np
 
-from conftest import start_standalone
+from conftest import CLIENT_TIMEOUT_S, start_standalone
 
 CLIENTS = 4  # concurrent writers, so that adds are in flight when the kill lands
 ACKS_BEFORE_KILL = 160
@@ -17,7 +17,7 @@ ACKS_BEFORE_KILL = 160
 def stream_adds(url: str, fingerprint: str, dim: int, writer: int, acknowledged: dict, stop: threading.Event) -> None:
     """Add 1-3 random vectors per request until stopped; record the ids of every 200."""
     rng = np.random.default_rng(writer)
-    with httpx.Client(base_url=url, timeout=30) as client:
+    with httpx.Client(base_url=url, timeout=CLIENT_TIMEOUT_S) as client:
         n = 0
         while not stop.is_set():
             size = int(rng.integers(1, 4))

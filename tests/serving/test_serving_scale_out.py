@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import data_uri, png_bytes, server_env, start_standalone
+from conftest import HUNG_AFTER_S, data_uri, png_bytes, server_env, start_standalone
 
 IMG = data_uri(png_bytes(seed=5))
 QUESTION = "What color is the circle?"
@@ -74,7 +74,7 @@ def test_workers_option_reaches_the_bentoml_service():
     assert back.mllm == "http://127.0.0.1:9/v1" and back.mllm_api_key == "k"
     code = "from openeyes.serving.cli import app; app()"
     shown = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True, env=server_env(),
-                           timeout=60).stdout
+                           timeout=HUNG_AFTER_S).stdout
     assert "--workers" in shown and "--mllm-api-key" in shown and "OpenAI-compatible" in shown
 
 

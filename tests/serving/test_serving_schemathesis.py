@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import server_env, start_standalone
+from conftest import HUNG_AFTER_S, server_env, start_standalone
 
 pytest.importorskip("schemathesis", reason="schemathesis (dev extra) runs this test")
 
@@ -21,9 +21,9 @@ def test_schemathesis_finds_no_server_error(artifacts, tmp_path):
     assert st, "the schemathesis command is not installed next to this python"
     try:
         run = subprocess.run(["nice", "-n", "19", st, "run", live.url + "/openapi.json", "--checks", "not_a_server_error",
-                              "--max-examples", "25", "--seed", "20261123", "--request-timeout", "60", "--workers", "1",
+                              "--max-examples", "25", "--seed", "20261123", "--request-timeout", "600", "--workers", "1",
                               "--no-color"],
-                             capture_output=True, text=True, timeout=170, env=server_env(), cwd=tmp_path)  # its cache dir goes there
+                             capture_output=True, text=True, timeout=HUNG_AFTER_S, env=server_env(), cwd=tmp_path)  # its cache dir goes there
         summary = run.stdout[-3000:]
         assert run.returncode == 0, summary
         tested = re.search(r"Tested: (\d+)", summary)

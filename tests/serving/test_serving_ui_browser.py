@@ -45,7 +45,7 @@ def open_tab(page, name: str) -> None:
 
 def test_ui_zero_shot_and_vqa_in_chromium(server, browser_page, world_image, tmp_path):
     page = browser_page
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(600_000)  # waits follow the page, not the clock
     response = page.goto(server.url + "/ui/", wait_until="domcontentloaded")
     assert response is not None and response.status == 200
     page.get_by_role("tab", name="Embeddings", exact=True).wait_for(state="visible")  # the app has rendered
