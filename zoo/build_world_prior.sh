@@ -22,7 +22,7 @@ case "$SPACE" in
   *) echo "SPACE must be pixel32 or latent64" >&2; exit 2 ;;
 esac
 if [ "$DDP" -gt 1 ]; then
-  TRAIN=(python -m openeyes.trainer.launch --multi_gpu --num_processes "$DDP" --num_machines 1 --mixed_precision no
+  TRAIN=(openeyes-launch --multi_gpu --num_processes "$DDP" --num_machines 1 --mixed_precision no
          --dynamo_backend no -m openeyes.training.cli prior)
 else
   TRAIN=(openeyes train prior)
