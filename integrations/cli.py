@@ -100,15 +100,16 @@ def train(
 
 @app.command()
 def export(
-    mllm: Path = typer.Option(..., help="MLLM directory"),
+    mllm: str = typer.Option(..., help="MLLM directory or zoo:NAME"),
     out: Path = typer.Option(..., help="serving directory (transformers, vLLM, lmms-eval llava_hf)"),
     check: bool = typer.Option(True, help="reload offline and compare greedy generation"),
+    dtype: str = typer.Option("source", help="weights dtype: source (as the MLLM stores them) | float32 | float16 | bfloat16"),
 ):
-    """Write a transformers/vLLM/lmms-eval-ready Llava directory with a model card."""
+    """Write a transformers (4.45+ and 5.x)/vLLM/lmms-eval-ready Llava directory with a model card."""
     from openeyes.integrations.llava.export import export_mllm
 
     _fresh_out(out)
-    export_mllm(mllm, out, check=check)
+    export_mllm(str(mllm), out, check=check, dtype=dtype)
     typer.echo(f"wrote {out}\n  vllm serve {out}\n  lmms-eval --model llava_hf --model_args pretrained={out}")
 
 

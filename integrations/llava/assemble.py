@@ -64,6 +64,18 @@ def check_feature_layer(vision_config: Any, layer: int) -> None:
                         f"(depth {depth}: valid {-(depth + 1)}..{depth})")
 
 
+MIN_PROMPT_TOKENS = 32  # room a context must leave beside the image tokens: a short question and its answer
+
+
+def check_context(text_config: Any, image_tokens: int) -> None:
+    """Refuse an LM whose context cannot hold one image's tokens plus a short prompt (vLLM refuses those prompts)."""
+    context = getattr(text_config, "max_position_embeddings", None)
+    if context is not None and image_tokens + MIN_PROMPT_TOKENS > context:
+        raise UserError(f"the LM's context ({context} positions) cannot hold {image_tokens} image tokens plus a "
+                        f"{MIN_PROMPT_TOKENS}-token prompt; use an LM with a longer context or a tower with fewer "
+                        f"patches (larger patch size, smaller image size)")
+
+
 # -- the parts ------------------------------------------------------------------------------------
 def vision_tower_from_encoder(encoder: Any):
     """The encoder's vision half as a standalone ``CLIPVisionModel``/``SiglipVisionModel`` (weights copied)."""
@@ -86,12 +98,14 @@ def load_language_model(spec: str):
     """A causal LM and its tokenizer from a local directory or an HF hub id."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from openeyes.complete_load import load_complete
+
     path = Path(spec).expanduser()
     if path.exists() and not (path / "config.json").is_file():
         raise UserError(f"language model {spec!r}: {path} has no config.json (not a transformers directory)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path) if path.exists() else spec)
-        model = AutoModelForCausalLM.from_pretrained(str(path) if path.exists() else spec)
+        model = load_complete(AutoModelForCausalLM, str(path) if path.exists() else spec)
     except (OSError, ValueError) as problem:
         raise UserError(f"cannot load language model {spec!r} (no such directory, or a hub id that is not "
                         f"available offline): {str(problem).splitlines()[0]}") from None
@@ -185,6 +199,7 @@ def assemble(encoder: Any, language_model: Any, tokenizer: Any, options: Assembl
     image_token_id = prepare_tokenizer(tokenizer, language_model)
     tower = vision_tower_from_encoder(encoder)
     config = llava_config(tower.config, language_model.config, image_token_id, options)
+    check_context(language_model.config, config.image_seq_length)
     projector = new_projector(config, options.projector, options.seed)
     model = compose(tower, language_model.model, language_model.lm_head, config, projector)
     set_generation_ids(model, tokenizer)

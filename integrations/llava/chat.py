@@ -6,7 +6,9 @@ LLaVA-1.5's ``vicuna_v1``-style turns without a system prompt:
 
 - ``CHAT_TEMPLATE``: the jinja template stored with the processor (``apply_chat_template``;
   messages in the transformers layout, content a string or a list of ``{"type": "image"}`` /
-  ``{"type": "text", "text": ...}`` parts).
+  ``{"type": "text", "text": ...}`` parts). A user turn renders its images first, then its
+  text, whatever the order of the parts (as llava-hf's llava-1.5 template), so a text-first
+  message (OpenAI's documented order) gives the same prompt as an image-first one.
 - ``conversation_segments``: the same text cut into (text, is_answer) pieces for training,
   so that the loss can cover the assistant turns only. ``render_segments`` joined equals
   the template's output (tested).
@@ -28,18 +30,32 @@ CHAT_TEMPLATE = (
     "{% if not loop.first %}" + TURN_SEPARATOR + "{% endif %}" + USER_PREFIX +
     "{% if message['content'] is string %}{{ message['content'] }}"
     "{% else %}"
-    "{% for part in message['content'] %}"
-    "{% if part['type'] == 'image' %}" + IMAGE_TOKEN + "\n"
-    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
-    "{% endfor %}"
+    # images first, then the text parts, whatever their order (as llava-hf's llava-1.5 template)
+    "{% for part in message['content'] if part['type'] == 'image' %}" + IMAGE_TOKEN + "\n{% endfor %}"
+    "{% for part in message['content'] if part['type'] == 'text' %}{{ part['text'] }}{% endfor %}"
     "{% endif %}" + ASSISTANT_PREFIX +
     "{% elif message['role'] == 'assistant' %}"
     " {% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}{{ eos_token }}"
+    "{% else %}{% for part in message['content'] if part['type'] == 'text' %}{{ part['text'] }}{% endfor %}"
+    "{% endif %}{{ eos_token }}"
     "{% endif %}"
     "{% endfor %}"
 )
+
+LEGACY_CHAT_TEMPLATES = (  # earlier openeyes templates (kept the part order); exports upgrade them
+    "{% for message in messages %}{% if message['role'] == 'user' %}{% if not loop.first %} {% endif %}USER: "
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<image>\n{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %} ASSISTANT:{% elif message['role'] == 'assistant' %} {% if message['content'] is string %}"
+    "{{ message['content'] }}{% else %}{% for part in message['content'] %}{% if part['type'] == 'text' %}"
+    "{{ part['text'] }}{% endif %}{% endfor %}{% endif %}{{ eos_token }}{% endif %}{% endfor %}",
+)
+
+
+def current_template(template: str | None) -> str | None:
+    """``template``, or today's ``CHAT_TEMPLATE`` when it is an earlier openeyes template."""
+    return CHAT_TEMPLATE if template in LEGACY_CHAT_TEMPLATES else template
+
 
 LLAVA_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 
@@ -61,15 +77,11 @@ def llava_turns_to_messages(turns: list[dict[str, Any]], where: str = "conversat
 
 
 def _text_of(content: Any) -> str:
+    """A message's text as the template renders it: every image first, then the text parts in order."""
     if isinstance(content, str):
         return content
-    pieces = []
-    for part in content:
-        if part.get("type") == "image":
-            pieces.append(IMAGE_TOKEN + "\n")
-        elif part.get("type") == "text":
-            pieces.append(part["text"])
-    return "".join(pieces)
+    images = [IMAGE_TOKEN + "\n" for part in content if part.get("type") == "image"]
+    return "".join(images + [part["text"] for part in content if part.get("type") == "text"])
 
 
 def conversation_segments(messages: list[dict[str, Any]], eos_token: str) -> list[tuple[str, bool]]:

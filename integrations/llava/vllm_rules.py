@@ -4,6 +4,14 @@ vLLM (``vllm/model_executor/models/llava.py``) builds the tower from a CLIP or S
 config up to the deepest ``vision_feature_layer``, a fixed ``linear_1 -> act -> linear_2``
 projector, and expands the image token (``image_token_index``) into ``image_seq_length``
 positions. One function per rule; each returns a message when violated, else None.
+
+Both checkpoint layouts vLLM's ``hf_to_vllm_mapper`` reads are accepted: the llava-hf layout
+(``language_model.model.*``, ``vision_tower.*``, ``multi_modal_projector.*``) and the one
+transformers 4.52+ saves (``model.language_model.*``, ``model.vision_tower.*``, ``lm_head.*``);
+vLLM renames the second to the first. Its own CLIP/SigLIP tower keeps the ``vision_model.``
+level, so tower keys without it (what transformers 5 writes for a tower built in memory) are
+refused. These rules are read from vLLM's loader code; vLLM itself cannot run here (it needs
+CUDA and conflicts with the main environment), so no test here serves an export with it.
 """
 from __future__ import annotations
 
@@ -42,6 +50,31 @@ def rule_projector_layout(config: dict, facts: dict) -> str | None:
     if act not in VLLM_ACTIVATIONS:
         return (f"projector: projector_hidden_act {act!r} is not an MLP activation vLLM serves (a linear projector "
                 f"cannot be served; assemble with --projector mlp2x_gelu)")
+    return None
+
+
+TOWER_PREFIXES = ("vision_tower.", "model.vision_tower.")  # the two layouts vLLM maps onto vision_tower.
+
+
+def rule_tower_layout(config: dict, facts: dict) -> str | None:
+    tower = [key for key in facts["weight_keys"] if key.startswith(TOWER_PREFIXES)]
+    if not tower:
+        return "tower layout: no vision_tower.* weights (vLLM loads the tower from the checkpoint)"
+    flat = [key for key in tower if ".vision_model." not in key]
+    if flat:
+        return (f"tower layout: {flat[0]} lacks the vision_model. level vLLM's CLIP/SigLIP tower (and transformers 4.x) "
+                f"expects; re-export with openeyes integrate export")
+    return None
+
+
+def rule_context(config: dict, facts: dict) -> str | None:
+    from openeyes.integrations.llava.assemble import MIN_PROMPT_TOKENS
+
+    context = (config.get("text_config") or {}).get("max_position_embeddings")
+    tokens = config.get("image_seq_length") or 0
+    if context is not None and tokens + MIN_PROMPT_TOKENS > context:
+        return (f"context: {tokens} image tokens plus a {MIN_PROMPT_TOKENS}-token prompt exceed the LM's "
+                f"{context} positions (vLLM refuses such prompts)")
     return None
 
 
@@ -86,6 +119,8 @@ RULES: dict[str, Callable[[dict, dict], str | None]] = {
     "architecture": rule_architecture,
     "vision_config": rule_vision_config,
     "projector_layout": rule_projector_layout,
+    "tower_layout": rule_tower_layout,
+    "context": rule_context,
     "image_token": rule_image_token,
     "image_seq_length": rule_image_seq_length,
     "vision_feature_layer": rule_feature_layer,
@@ -106,7 +141,9 @@ def directory_facts(directory: Path) -> dict[str, Any]:
     tokenizer = AutoTokenizer.from_pretrained(str(directory))
     token_id = tokenizer.convert_tokens_to_ids(image_token) if image_token in tokenizer.get_vocab() else None
     tokens = None
-    image_processor = processor.get("image_processor") or {}
+    image_processor = processor.get("image_processor") or (  # nested (5.x) or its own file (4.x layout)
+        json.loads((directory / "preprocessor_config.json").read_text())
+        if (directory / "preprocessor_config.json").is_file() else {})
     size = (image_processor.get("crop_size") or image_processor.get("size") or {}).get("height")
     if processor.get("patch_size") and size:
         tokens = (size // processor["patch_size"]) ** 2 + processor.get("num_additional_image_tokens", 0)

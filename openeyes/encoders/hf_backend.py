@@ -151,8 +151,10 @@ class HFEncoder(nn.Module):
         """Load model + image processor + tokenizer from an HF directory or hub id."""
         from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
+        from openeyes.complete_load import load_complete
+
         model_kwargs.setdefault("dtype", torch.float32)  # weights may be stored in fp16 (the zoo)
-        model = AutoModel.from_pretrained(source, **model_kwargs)
+        model = load_complete(AutoModel, source, **model_kwargs)  # no silently random weights
         image_processor = AutoImageProcessor.from_pretrained(source)
         tokenizer = AutoTokenizer.from_pretrained(source)
         return cls(model, image_processor, tokenizer, name=name or str(source))

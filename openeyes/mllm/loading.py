@@ -2,6 +2,8 @@
 
 ``load_mllm(path) -> (model, processor, card)``; ``card`` is ``{}`` for a plain transformers
 directory. Only local directories and hub ids (when cached) are read; weights are safetensors.
+Weights that do not fit the model (missing, unexpected or mis-shaped keys: a checkpoint layout
+the installed transformers does not read) are an error, never a silently random part.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 import openeyes  # noqa: F401  (CPU-torchvision fix before transformers' image processors)
 from openeyes.artifacts import CARD_NAME, read_card
+from openeyes.complete_load import load_complete
 from openeyes.errors import UserError
 
 
@@ -31,8 +34,8 @@ def load_mllm(source: str | Path, *, device: str = "cpu", dtype: Any = None, ver
     elif path.exists():
         raise UserError(f"MLLM {source} is a file; give a directory")
     try:
-        model = LlavaForConditionalGeneration.from_pretrained(str(path) if path.is_dir() else str(source),
-                                                              dtype=dtype or torch.float32)
+        model = load_complete(LlavaForConditionalGeneration, str(path) if path.is_dir() else str(source),
+                              dtype=dtype or torch.float32)
         processor = AutoProcessor.from_pretrained(str(path) if path.is_dir() else str(source))
     except (OSError, ValueError) as problem:
         raise UserError(f"cannot load MLLM {source!r}: {str(problem).splitlines()[0]}") from None
