@@ -390,12 +390,24 @@ async def answer(runtime: Any, job: Any, stream: bool) -> Any:
     return {"model": runtime.mllm.name, "answer": text}
 
 
+def metrics_text() -> tuple[bytes, int, None, str]:
+    """(body, status, headers, media type) of the Prometheus exposition; summed over worker
+    processes when ``PROMETHEUS_MULTIPROC_DIR`` is set (BentoML sets it for its workers)."""
+    import os
+
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), 200, None, CONTENT_TYPE_LATEST
+    return generate_latest(), 200, None, CONTENT_TYPE_LATEST
+
+
 def add_metrics_route(app: FastAPI) -> None:
     @app.get("/metrics", tags=["health"])
     async def metrics():
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(*await asyncio.to_thread(metrics_text))
 
 
 def build_app(state: AppState, *, api_key: str | None, max_body_bytes: int, own_metrics: bool = True) -> FastAPI:
@@ -412,7 +424,6 @@ def build_app(state: AppState, *, api_key: str | None, max_body_bytes: int, own_
     add_openai_routes(app, state)
     if own_metrics:
         add_metrics_route(app)
-    known = {route.path for route in app.routes}
-    app.add_middleware(GuardMiddleware, api_key=api_key, max_body_bytes=max_body_bytes, known_routes=known)
+    app.add_middleware(GuardMiddleware, api_key=api_key, max_body_bytes=max_body_bytes, routes=app.routes)
     app.state.openeyes = state
     return app

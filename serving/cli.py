@@ -74,7 +74,7 @@ def serve(
     if standalone:
         command = [sys.executable, "-m", "openeyes.serving.standalone", "--host", host, "--port", str(port)]
     else:
-        command = [sys.executable, "-m", "bentoml", "serve", "openeyes.serving.service:OpenEyes",
+        command = [sys.executable, "-m", "openeyes.serving.launch", "openeyes.serving.service:OpenEyes",
                    "--host", host, "--port", str(port)]
     sys.stdout.flush()
     os.execvpe(command[0], command, env)

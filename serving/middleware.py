@@ -14,6 +14,8 @@ import re
 import time
 from typing import Any, Callable
 
+from starlette.routing import Match
+
 from openeyes.serving.errors import envelope
 from openeyes.serving.metrics import LATENCY, REQUESTS
 
@@ -68,18 +70,27 @@ async def send_error(send: Callable, status: int, message: str, param: str | Non
 class GuardMiddleware:
     """Metrics around everything; then auth, body size and media type for API routes."""
 
-    def __init__(self, app: Any, *, api_key: str | None, max_body_bytes: int, known_routes: set[str]):
+    def __init__(self, app: Any, *, api_key: str | None, max_body_bytes: int, routes: list):
         self.app = app
         self.key_digest = hashlib.sha256(api_key.encode()).digest() if api_key else None
         self.max_body_bytes = max_body_bytes
-        self.known_routes = known_routes
+        self.routes = routes  # the app's (live) route list: metrics are labelled by route template
+
+    def route_label(self, scope: dict) -> str:
+        """The template of the route ``scope`` goes to (``/v1/models/{model}``, ``/ui``), else
+        ``other``: never the raw path, whose values are unbounded (every 404 would be a new series)."""
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match != Match.NONE:
+                return getattr(route, "path", None) or "other"
+        return "other"
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        route = path if path in self.known_routes else ("/ui" if path.startswith(UI_PREFIX) else "other")
+        route = self.route_label(scope)
         status_box = {"status": 500, "started": False}
         started = time.perf_counter()
 

@@ -3,8 +3,10 @@
 The whole HTTP API (``serving.api``, plus the Gradio UI at ``/ui``) is one FastAPI app
 mounted with ``bentoml.asgi_app``; the service instance loads the models into it
 (``Runtime.load``) in each worker. BentoML's own ``/livez``, ``/readyz`` (which calls
-``__is_ready__``: a real forward pass of each model) and ``/metrics`` (Prometheus, including
-this package's ``openeyes_*`` metrics) serve health. Configuration comes from the
+``__is_ready__``: a real forward pass of each model) serve health; ``/metrics`` is the app's own
+(``openeyes_*`` metrics labelled by route template, summed over the workers through BentoML's
+Prometheus multiprocess folder; BentoML's HTTP metrics are off because they label raw paths, so
+random 404 paths would grow them without bound). Configuration comes from the
 ``OPENEYES_SERVE_*`` environment variables (``serving.settings``), which ``openeyes serve`` sets.
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ from openeyes.serving.settings import config_from_env, workers_from_env
 log = logging.getLogger("openeyes.serving")
 CONFIG = config_from_env()
 STATE = AppState()
-api_app = build_app(STATE, api_key=CONFIG.api_key, max_body_bytes=CONFIG.limits.max_body_bytes, own_metrics=False)
+api_app = build_app(STATE, api_key=CONFIG.api_key, max_body_bytes=CONFIG.limits.max_body_bytes)
 if CONFIG.ui:
     from openeyes.serving.ui import mount_ui
 
@@ -29,7 +31,8 @@ if CONFIG.ui:
 
 
 @bentoml.service(name="openeyes", workers=workers_from_env(),
-                 traffic={"timeout": int(CONFIG.limits.request_timeout_s) + 10})
+                 traffic={"timeout": int(CONFIG.limits.request_timeout_s) + 10},
+                 metrics={"enabled": False})  # BentoML's would label every raw path; the app's own /metrics labels routes
 @bentoml.asgi_app(api_app, path="/")
 class OpenEyes:
     """Embeddings, zero-shot, retrieval, VQA and OpenAI-compatible routes over the openeyes runtimes."""

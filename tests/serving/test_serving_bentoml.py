@@ -48,3 +48,34 @@ def test_cli_refuses_bad_options_before_starting(artifacts):
     assert unbuilt.returncode == 2 and "no-such-model" in unbuilt.stderr
     many = run("--encoder", artifacts["encoder"], "--index", str(artifacts["root"] / "i"), "--workers", "2")
     assert many.returncode == 2 and "--workers 1" in many.stderr
+
+
+def metric_lines(client) -> list[str]:
+    return [line for line in client.get("/metrics").text.splitlines() if not line.startswith("#")]
+
+
+def test_metrics_label_routes_not_raw_paths(bento):
+    with bento.client() as client:
+        for i in range(30):
+            assert client.get(f"/no-such-route-{i}").status_code == 404
+            client.post(f"/embed/texts/extra-{i}", json={"texts": ["a"]})
+        client.post("/embed/texts", json={"texts": ["counted"]})
+        lines = metric_lines(client)
+    assert not [line for line in lines if "no-such-route" in line or "extra-" in line]  # bounded label values
+    assert any(line.startswith('openeyes_requests_total{route="/embed/texts",status="200"}') for line in lines)
+
+
+def test_another_bentoml_server_on_the_host_leaves_these_metrics_alone(bento, artifacts):
+    with bento.client() as client:
+        assert client.get("/index/count").status_code == 200
+        before = [line for line in metric_lines(client) if line.startswith('openeyes_requests_total{route="/index/count"')]
+        assert before
+    port = free_port()
+    other = LiveServer(["nice", "-n", "19", sys.executable, "-c", CLI, "--encoder", artifacts["encoder"], "--mllm", "none",
+                        "--no-ui", "--port", str(port), "--threads", "1"], server_env(), port)
+    try:
+        with bento.client() as client:
+            after = [line for line in metric_lines(client) if line.startswith('openeyes_requests_total{route="/index/count"')]
+        assert after and float(after[0].split()[-1]) >= float(before[0].split()[-1])
+    finally:
+        other.stop()

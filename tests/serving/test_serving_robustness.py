@@ -203,3 +203,15 @@ def test_index_metadata_round_trips_finite_numbers(server):
         row = next(r for r in found if r["id"] == "finite")
         assert row["metadata"] == json.loads(json.dumps(metadata))
         client.post("/index/delete", json={"ids": ["finite"]})
+
+
+def test_metrics_label_route_templates_not_raw_paths(server):
+    with server.client() as client:
+        for i in range(30):
+            client.get(f"/random-{i}-path")
+            client.get(f"/embed/texts/x{i}")
+            client.delete(f"/index/add?i={i}")
+        text = client.get("/metrics").text
+    assert "random-" not in text and "/embed/texts/x" not in text
+    assert 'openeyes_requests_total{route="other",status="404"}' in text
+    assert 'openeyes_requests_total{route="/index/add",status="405"}' in text
