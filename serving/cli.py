@@ -51,7 +51,10 @@ def serve(
     workers: int = typer.Option(1, min=1, help="BentoML worker processes (each loads its own model copy; "
                                                "ignored with --standalone; needs an in-memory index)"),
     ui: Optional[bool] = typer.Option(None, "--ui/--no-ui", help="mount the Gradio UI at /ui (default: on unless --api-key)"),
-    compare: list[str] = typer.Option([], help="extra encoder offered in the UI's compare tab (repeatable)"),
+    compare_encoders: list[str] = typer.Option(
+        [], "--compare-encoders", "--compare",
+        help="the only encoders the UI's compare view may load, comma-separated (repeatable); 'auto' (default): "
+             "zoo:tiny-clip,zoo:tiny-dcr where built; 'none': only --encoder. The view opens on the first two"),
     allow_host: list[str] = typer.Option([], help="host whose image URLs may be fetched (repeatable)"),
     threads: Optional[int] = typer.Option(None, min=1, help="torch threads per worker"),
     standalone: bool = typer.Option(False, help="run the same app with uvicorn, without BentoML"),
@@ -62,6 +65,11 @@ def serve(
 
     resolve(encoder)  # an unbuilt zoo model or unknown name fails here, before any process starts
     resolve_mllm_spec(mllm)
+    compare = [part.strip() for value in compare_encoders for part in value.split(",") if part.strip()] or ["auto"]
+    from openeyes.serving.compare_encoders import expand_specs
+
+    for spec in expand_specs(compare):
+        resolve(spec)  # the same early failure for a compare encoder
     if index is not None and workers > 1:
         raise UserError("--index with --workers > 1 would let several processes write one index; use --workers 1")
     if not 0 < port < 65536:

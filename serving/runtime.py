@@ -15,7 +15,6 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from openeyes.errors import UserError
 from openeyes.serving.batching import BatchPolicy, MicroBatcher
 from openeyes.serving.errors import ApiError
 from openeyes.serving.limits import Limits
@@ -35,7 +34,8 @@ class ServeConfig:
     mllm_api_key: str | None = None  # bearer key sent to a remote (http) MLLM engine
     index_dir: str | None = None  # persistent retrieval index folder; None keeps the index in memory
     api_key: str | None = None  # bearer token required on every non-health route when set
-    compare_encoders: list[str] = field(default_factory=list)  # extra encoders offered in the UI's compare tab
+    compare_encoders: list[str] = field(default_factory=lambda: ["auto"])  # the only encoders the UI's compare view may load ("auto", "none" or specs; serving.compare_encoders)
+    compare_cache: int = 2  # compare encoders held in memory at once besides the served one
     ui: bool = True  # mount the Gradio UI at /ui
     limits: Limits = field(default_factory=Limits)
     embed_batching: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_batch=64, max_wait_ms=5, max_queue=4096))
@@ -231,7 +231,7 @@ class Runtime:
         self.mllm: Any = None  # MLLMRuntime, or serving.proxy.ProxyMLLMRuntime for a remote engine
         self.mllm_spec: str | None = None
         self.index = None
-        self._extra_encoders: dict[str, EncoderRuntime] = {}
+        self.compare = None  # serving.compare_encoders.CompareEncoders: what the UI's compare view may load
         self._image_batcher: MicroBatcher | None = None
         self._text_batcher: MicroBatcher | None = None
         self._generate_batcher: MicroBatcher | None = None
@@ -254,6 +254,10 @@ class Runtime:
                             else MLLMRuntime(runtime.mllm_spec))
         runtime.index = IndexStore.open(config.index_dir, dim=runtime.encoder.dim,
                                         fingerprint=runtime.encoder.fingerprint, encoder_name=runtime.encoder.name)
+        from openeyes.serving.compare_encoders import CompareEncoders
+
+        runtime.compare = CompareEncoders(config.encoder, config.compare_encoders, lambda: runtime.encoder, EncoderRuntime,
+                                          config.compare_cache)
         encoder = runtime.encoder
         runtime._image_batcher = MicroBatcher(encoder.embed_images, config.embed_batching, "image-embedding")
         runtime._text_batcher = MicroBatcher(encoder.embed_texts, config.embed_batching, "text-embedding")
@@ -307,17 +311,6 @@ class Runtime:
         logits -= logits.max(axis=-1, keepdims=True)
         probs = np.exp(logits)
         return probs / probs.sum(axis=-1, keepdims=True)
-
-    def extra_encoder(self, spec: str) -> EncoderRuntime:
-        """Another encoder (UI compare tab), loaded once and cached."""
-        if self.encoder is not None and spec in (self.config.encoder, ""):
-            return self.encoder
-        if spec not in self._extra_encoders:
-            try:
-                self._extra_encoders[spec] = EncoderRuntime(spec)
-            except UserError as problem:
-                raise ApiError(400, str(problem), param="encoder") from None
-        return self._extra_encoders[spec]
 
     def close(self) -> None:
         if self.index is not None:

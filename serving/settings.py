@@ -3,7 +3,7 @@ module in fresh worker processes) sees what ``openeyes serve`` was asked for.
 
 Variables: ``OPENEYES_SERVE_ENCODER``, ``OPENEYES_SERVE_MLLM``, ``OPENEYES_SERVE_INDEX``,
 ``OPENEYES_SERVE_API_KEY``, ``OPENEYES_SERVE_MLLM_API_KEY`` (bearer key for a remote MLLM engine), ``OPENEYES_SERVE_UI`` (1/0), ``OPENEYES_SERVE_COMPARE``
-(comma-separated encoder specs), ``OPENEYES_SERVE_ALLOW_HOSTS`` (comma-separated image URL
+(comma-separated encoder specs the UI's compare view may load; ``auto`` when unset, ``none``), ``OPENEYES_SERVE_ALLOW_HOSTS`` (comma-separated image URL
 hosts), ``OPENEYES_SERVE_WORKERS``, ``OPENEYES_SERVE_THREADS`` (torch threads).
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> ServeConfig:
         index_dir=env.get(PREFIX + "INDEX") or None,
         api_key=env.get(PREFIX + "API_KEY") or None,
         mllm_api_key=env.get(PREFIX + "MLLM_API_KEY") or None,
-        compare_encoders=_split(env.get(PREFIX + "COMPARE")),
+        compare_encoders=_split(env.get(PREFIX + "COMPARE")) or ["auto"],
         ui=env.get(PREFIX + "UI", "1") not in ("0", "false", "no"),
         torch_threads=int(env[PREFIX + "THREADS"]) if env.get(PREFIX + "THREADS") else None,
     )

@@ -1,205 +1,251 @@
 """The Gradio UI at ``/ui``: embeddings/similarity, zero-shot, retrieval gallery, VQA chat, and
 "compare encoders" (two encoders side by side on MMVP-style pairs from the synthetic world).
 
-Callbacks call the same ``Runtime`` the HTTP routes use. ``mount_ui`` uses gradio's own
-``gr.mount_gradio_app`` on the FastAPI app (BentoML's mount helper skips gradio setup and
-serves the page as HTTP 500 with gradio 6.31; see ../shared/ENVIRONMENT.md).
+Callbacks call the same ``Runtime`` the HTTP routes use and validate with the API's own checks
+(``serving.limits``, ``serving.api``): the same image formats and pixel limits, text and label
+caps, metadata cap and top_k bound. The compare view offers only the encoders the operator
+listed at start (``serving.compare_encoders``). Example world images (``serving.ui_examples``)
+fill each tab with one click. ``mount_ui`` uses gradio's own ``gr.mount_gradio_app`` on the
+FastAPI app (BentoML's mount helper skips gradio setup and serves the page as HTTP 500 with
+gradio 6.31; see ../shared/ENVIRONMENT.md).
 """
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import io
+import json
+import uuid
 from typing import Any
 
-import numpy as np
-
-from openeyes.serving.api import AppState
+from openeyes.serving.api import MAX_METADATA_CHARS, AppState, bounded, check_metadata, check_top_k, classify, vqa_job
 from openeyes.serving.errors import ApiError
+from openeyes.serving.limits import check_texts, image_from_bytes, image_from_string
 from openeyes.serving.runtime import ServeConfig
 
 UI_PATH = "/ui"
-THUMBNAIL_SIDE = 96  # retrieval gallery thumbnails kept in index metadata
+THUMBNAIL_SIDES = (96, 64, 48, 32, 24)  # retrieval thumbnails kept in index metadata: the largest that fits its cap
+MAX_COMPARE_PAIRS = 45  # world pairs per compare run (5 per MMVP pattern)
+VQA_MAX_NEW_TOKENS = 32  # answer length in the VQA tab
 
 
-def _runtime(state: AppState):
-    import gradio as gr
 
-    try:
-        return state.require()
-    except ApiError as problem:
-        raise gr.Error(problem.message)
+def ui_errors(fn):
+    """Run a callback; the API's errors (and a missing runtime) become the message the visitor sees."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args):
+        import gradio as gr
+
+        try:
+            return await fn(*args)
+        except ApiError as problem:
+            raise gr.Error(problem.message) from None
+
+    return wrapper
 
 
-def _thumbnail_uri(image) -> str:
+def read_image(path: Any, runtime: Any, param: str = "image") -> Any:
+    """An uploaded file (gradio hands over its path, undecoded) -> RGB image, through the API's checks."""
+    if path is None:
+        raise ApiError(400, f"give an {param} (upload one or click an example)", param=param)
+    with open(path, "rb") as handle:
+        data = handle.read(runtime.limits.max_image_bytes + 1)
+    return image_from_bytes(data, runtime.limits, param)
+
+
+def thumbnail_uri(image: Any, side: int, fmt: str) -> str:
     thumb = image.copy()
-    thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    thumb.thumbnail((side, side))
     buffer = io.BytesIO()
-    thumb.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    thumb.save(buffer, format=fmt)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _image_from_uri(uri: str):
-    from PIL import Image
-
-    return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB")
-
-
-def world_pairs(n: int, size: int = 64, seed: int = 0) -> list[tuple[Any, Any, str, str, str]]:
-    """``n`` MMVP-style pairs (image A, image B, statement A, statement B, pattern), cycling the patterns."""
-    from PIL import Image
-
-    from openeyes.world.config import WorldConfig
-    from openeyes.world.pairs import PATTERNS, build_pair
-    from openeyes.world.render import render
-
-    config = WorldConfig(image_size=size)
-    rng = np.random.default_rng(seed)
-    pairs = []
-    for i in range(n):
-        pattern = PATTERNS[i % len(PATTERNS)]
-        pair = build_pair(pattern, rng, config)
-        pairs.append((Image.fromarray(render(pair.scene_a, config)), Image.fromarray(render(pair.scene_b, config)),
-                      pair.statement_a, pair.statement_b, pattern))
-    return pairs
+def row_metadata(image: Any, caption: str) -> dict:
+    """{"caption", "thumbnail"} within the API's metadata cap: the largest thumbnail that fits, else 413."""
+    metadata = check_metadata({"caption": caption}, "caption")
+    for side in THUMBNAIL_SIDES:
+        for fmt in ("PNG", "JPEG"):
+            candidate = {**metadata, "thumbnail": thumbnail_uri(image, side, fmt)}
+            if len(json.dumps(candidate)) <= MAX_METADATA_CHARS:
+                return candidate
+    raise ApiError(413, f"the caption leaves no room for a thumbnail in {MAX_METADATA_CHARS} characters of metadata", param="caption")
 
 
-def compare_on_pairs(encoders: dict[str, Any], pairs: list[tuple]) -> list[dict[str, Any]]:
-    """For each pair and encoder, MMVP-VLM's verdict: both statements pick their own image."""
-    import torch
+def thumbnail_image(metadata: Any, runtime: Any) -> Any:
+    """The row's thumbnail as an image, or None (rows added through the API may hold anything)."""
+    uri = metadata.get("thumbnail") if isinstance(metadata, dict) else None
+    if not isinstance(uri, str) or not uri.startswith("data:image/"):
+        return None
+    try:
+        return image_from_string(uri, runtime.limits, "thumbnail")
+    except ApiError:
+        return None
 
-    from openeyes.eval_mllm.encoder.scoring.mmvp_vlm import pair_logits, predict_pair
 
-    rows = [{"pattern": p[4], "statement_a": p[2], "statement_b": p[3]} for p in pairs]
-    for label, encoder in encoders.items():
-        images = encoder.embed_images([image for p in pairs for image in p[:2]])  # [2P, D]
-        texts = encoder.embed_texts([text for p in pairs for text in p[2:4]])  # [2P, D]
-        logits = pair_logits(torch.from_numpy(images).view(len(pairs), 2, -1), torch.from_numpy(texts).view(len(pairs), 2, -1),
-                             encoder.logit_scale)  # [P, 2, 2]
-        for row, pair_logit in zip(rows, logits):
-            first, second, _, _ = predict_pair(pair_logit)
-            row[label] = "right" if (first, second) == ("img1", "img2") else "wrong"
-    return rows
+def models_note(config: ServeConfig) -> str:
+    """What the page says about the models it serves (local paths by their base name only)."""
+    from openeyes.serving.compare_encoders import display_label
+
+    mllm = {"auto": "zoo:tiny-llava (when built)", "none": "", "": ""}.get(config.mllm, display_label(config.mllm))
+    served = f"Serving encoder `{display_label(config.encoder)}`" + (f", MLLM `{mllm}`." if mllm else ", no MLLM (no VQA).")
+    return (served + " The default models (`zoo:tiny-clip`, `zoo:tiny-llava` and the enhanced `zoo:` encoders) are tiny and "
+            "were trained only on openeyes' **synthetic world** (coloured shapes, arrows, glyphs on plain or noisy "
+            "backgrounds): try the example images under each tab; on photos their answers mean little. To serve a real "
+            "checkpoint: `openeyes serve --encoder DIR_OR_HUB_ID` (an HF CLIP/SigLIP folder or hub id, "
+            "`open_clip:ARCH@weights.bin`, an `openeyes` encoder artifact) with `--mllm DIR` (an `openeyes integrate export` "
+            "folder) or `--mllm http://HOST:PORT` (an OpenAI-compatible engine such as vLLM).")
 
 
 def build_blocks(state: AppState, config: ServeConfig):
     import gradio as gr
 
+    from openeyes.serving.compare_encoders import CompareEncoders
+    from openeyes.serving.ui_compare import compare_view, world_pairs
+    from openeyes.serving.ui_examples import EXAMPLES_DIR, ZERO_SHOT_TEMPLATE, examples
+    from openeyes.world.pairs import PATTERNS
+
+    found = examples()
+    files = [str(EXAMPLES_DIR / e.file) for e in found]
+    offered = CompareEncoders(config.encoder, config.compare_encoders, lambda: None, lambda spec: None)  # labels only
+
+    @ui_errors
     async def similarity(image, texts: str):
-        runtime = _runtime(state)
-        lines = [t.strip() for t in (texts or "").splitlines() if t.strip()]
-        if image is None or not lines:
-            raise gr.Error("give an image and at least one text (one per line)")
-        image_emb = await runtime.embed_images([image.convert("RGB")])
-        text_emb = await runtime.embed_texts(lines[:32])
+        runtime = state.require()
+        picture = read_image(image, runtime)
+        lines = check_texts([t.strip() for t in (texts or "").splitlines() if t.strip()], runtime.limits, "texts")
+        image_emb = await bounded(runtime, runtime.embed_images([picture]))  # [1, D]
+        text_emb = await bounded(runtime, runtime.embed_texts(lines))  # [T, D]
         cosines = (text_emb @ image_emb[0]).tolist()
         return [[text, round(c, 4)] for text, c in zip(lines, cosines)]
 
+    @ui_errors
     async def zero_shot(image, labels: str, template: str):
-        runtime = _runtime(state)
+        runtime = state.require()
+        picture = read_image(image, runtime)
         names = [x.strip() for x in (labels or "").split(",") if x.strip()]
-        if image is None or not names:
-            raise gr.Error("give an image and comma-separated labels")
-        probs = await runtime.zero_shot([image.convert("RGB")], names[:64], [template or "a photo of a {}."])
-        return {name: float(p) for name, p in zip(names, probs[0])}
+        result = await classify(runtime, [picture], names, [template or ZERO_SHOT_TEMPLATE])
+        return result["results"][0]["probabilities"]
 
+    @ui_errors
     async def index_add(image, caption: str):
-        runtime = _runtime(state)
-        if image is None:
-            raise gr.Error("give an image to add")
-        image = image.convert("RGB")
-        vector = await runtime.embed_images([image])
-        import uuid
-
-        runtime.index.add([uuid.uuid4().hex], vector, [{"caption": caption or "", "thumbnail": _thumbnail_uri(image)}])
+        runtime = state.require()
+        picture = read_image(image, runtime)
+        caption = (caption or "").strip()
+        if caption:
+            check_texts([caption], runtime.limits, "caption")
+        metadata = row_metadata(picture, caption)
+        vector = await bounded(runtime, runtime.embed_images([picture]))  # [1, D]
+        await asyncio.to_thread(runtime.index.add, [uuid.uuid4().hex], vector, [metadata])
         return f"{runtime.index.count} items in the index"
 
+    @ui_errors
     async def index_search(query: str, top_k: float):
-        runtime = _runtime(state)
-        if not (query or "").strip():
-            raise gr.Error("type a query")
-        vector = await runtime.embed_texts([query.strip()])
+        runtime = state.require()
+        text = check_texts([(query or "").strip()], runtime.limits, "query")
+        k = check_top_k(runtime, int(top_k))
+        vector = await bounded(runtime, runtime.embed_texts(text))  # [1, D]
         gallery = []
-        for hit in runtime.index.search(vector[0], int(top_k)):
-            meta = hit["metadata"] or {}
-            if "thumbnail" in meta:
-                gallery.append((_image_from_uri(meta["thumbnail"]), f"{meta.get('caption', '')} ({hit['score']:.3f})"))
+        for hit in await asyncio.to_thread(runtime.index.search, vector[0], k):
+            image = thumbnail_image(hit["metadata"], runtime)
+            if image is not None:
+                gallery.append((image, f"{(hit['metadata'] or {}).get('caption', '')} ({hit['score']:.3f})"))
         return gallery
 
+    @ui_errors
     async def vqa(image, question: str, history: list):
-        runtime = _runtime(state)
-        if runtime.mllm is None:
-            raise gr.Error("no MLLM is configured on this server (start it with --mllm DIR)")
-        if image is None or not (question or "").strip():
-            raise gr.Error("give an image and a question")
-        from openeyes.mllm.protocol import as_request
-        from openeyes.serving.runtime import GenerationJob
-
-        answer = await runtime.generate(GenerationJob(as_request((image.convert("RGB"), question)), max_new_tokens=32))
+        runtime = state.require()
+        runtime.require_mllm()
+        picture = read_image(image, runtime)
+        job = vqa_job(runtime, picture, question or "", VQA_MAX_NEW_TOKENS, 0.0)
+        answer = await bounded(runtime, runtime.generate(job))
         history = list(history or []) + [{"role": "user", "content": question}, {"role": "assistant", "content": answer or "(empty)"}]
-        return history, ""
+        return history, question
 
-    def compare(base: str, enhanced: str, n_pairs: float):
-        runtime = _runtime(state)
+    @ui_errors
+    async def compare(base: str, enhanced: str, n_pairs: float, patterns: list | None = None):
+        runtime = state.require()
+        encoders = {"base": runtime.compare.get(base, "base"), "enhanced": runtime.compare.get(enhanced, "enhanced")}
         try:
-            encoders = {"base": runtime.extra_encoder(base.strip()), "enhanced": runtime.extra_encoder(enhanced.strip())}
-        except ApiError as problem:
-            raise gr.Error(problem.message)
-        pairs = world_pairs(int(n_pairs))
-        rows = compare_on_pairs(encoders, pairs)
-        table = [[r["pattern"], r["statement_a"], r["statement_b"], r["base"], r["enhanced"]] for r in rows]
-        gallery = [(img, f"{r['pattern']} {side}") for p, r in zip(pairs, rows) for img, side in ((p[0], "A"), (p[1], "B"))]
-        score = {k: sum(r[k] == "right" for r in rows) for k in ("base", "enhanced")}
-        return table, gallery, f"pairs right: base {score['base']}/{len(rows)}, enhanced {score['enhanced']}/{len(rows)}"
+            count = int(n_pairs)
+        except (TypeError, ValueError):
+            raise ApiError(400, "'n_pairs' must be a number", param="n_pairs") from None
+        if not 1 <= count <= MAX_COMPARE_PAIRS:
+            raise ApiError(400, f"'n_pairs' must be between 1 and {MAX_COMPARE_PAIRS}, got {count}", param="n_pairs")
+        chosen = list(patterns) if patterns else list(PATTERNS)
+        if any(p not in PATTERNS for p in chosen):
+            raise ApiError(400, f"'patterns' must be among: {', '.join(PATTERNS)}", param="patterns")
+        pairs = await asyncio.to_thread(world_pairs, count, 64, 0, chosen)
+        return await asyncio.to_thread(compare_view, encoders, pairs)
 
-    compare_default = config.compare_encoders[0] if config.compare_encoders else config.encoder
+    base_default, enhanced_default = offered.defaults()
     with gr.Blocks(title="openeyes") as blocks:
-        gr.Markdown("# openeyes\nEmbeddings, zero-shot classification, retrieval, VQA and encoder comparison.")
+        gr.Markdown("# openeyes\nEmbeddings, zero-shot classification, retrieval, VQA and encoder comparison.\n\n"
+                    + models_note(config), elem_id="models-note")
         with gr.Tab("Embeddings"):
             with gr.Row():
-                sim_image = gr.Image(type="pil", label="image", elem_id="sim-image")
-                sim_texts = gr.Textbox(lines=4, label="texts (one per line)", value="a red circle\na blue square")
+                sim_image = gr.Image(type="filepath", image_mode=None, label="image", elem_id="sim-image")
+                sim_texts = gr.Textbox(lines=4, label="texts (one per line)", value=found[0].texts)
             sim_out = gr.Dataframe(headers=["text", "cosine"], label="similarity")
-            gr.Button("Compare", elem_id="sim-run").click(similarity, [sim_image, sim_texts], sim_out)
+            gr.Examples([[f, e.texts] for f, e in zip(files, found)], [sim_image, sim_texts], label="world examples")
+            gr.Button("Compare", elem_id="sim-run").click(similarity, [sim_image, sim_texts], sim_out, api_name="similarity")
         with gr.Tab("Zero-shot"):
             with gr.Row():
-                zs_image = gr.Image(type="pil", label="image", elem_id="zs-image")
+                zs_image = gr.Image(type="filepath", image_mode=None, label="image", elem_id="zs-image")
                 with gr.Column():
-                    zs_labels = gr.Textbox(label="labels (comma-separated)", value="circle, square, star", elem_id="zs-labels")
-                    zs_template = gr.Textbox(label="template", value="a photo of a {}.")
+                    zs_labels = gr.Textbox(label="labels (comma-separated)", value=found[0].labels, elem_id="zs-labels")
+                    zs_template = gr.Textbox(label="template", value=ZERO_SHOT_TEMPLATE)
             zs_out = gr.Label(label="probabilities", elem_id="zs-out")
-            gr.Button("Classify", elem_id="zs-run").click(zero_shot, [zs_image, zs_labels, zs_template], zs_out)
+            gr.Examples([[f, e.labels] for f, e in zip(files, found)], [zs_image, zs_labels], label="world examples",
+                        elem_id="zs-examples")
+            gr.Button("Classify", elem_id="zs-run").click(zero_shot, [zs_image, zs_labels, zs_template], zs_out, api_name="zero_shot")
         with gr.Tab("Retrieval"):
             with gr.Row():
-                add_image = gr.Image(type="pil", label="image to add")
+                add_image = gr.Image(type="filepath", image_mode=None, label="image to add", elem_id="add-image")
                 with gr.Column():
-                    add_caption = gr.Textbox(label="caption")
+                    add_caption = gr.Textbox(label="caption", value=found[0].caption)
                     add_status = gr.Markdown()
-                    gr.Button("Add to index").click(index_add, [add_image, add_caption], add_status)
+                    gr.Button("Add to index").click(index_add, [add_image, add_caption], add_status, api_name="index_add")
+            gr.Examples([[f, e.caption] for f, e in zip(files, found)], [add_image, add_caption], label="world examples")
             with gr.Row():
-                query = gr.Textbox(label="text query")
+                query = gr.Textbox(label="text query", value="a photo of the " + found[0].caption[len("the "):] + ".")
                 top_k = gr.Slider(1, 50, value=8, step=1, label="top k")
             gallery = gr.Gallery(label="results", columns=6)
-            gr.Button("Search").click(index_search, [query, top_k], gallery)
+            gr.Button("Search").click(index_search, [query, top_k], gallery, api_name="index_search")
         with gr.Tab("VQA"):
             with gr.Row():
-                vqa_image = gr.Image(type="pil", label="image", elem_id="vqa-image")
+                vqa_image = gr.Image(type="filepath", image_mode=None, label="image", elem_id="vqa-image")
                 chatbot = gr.Chatbot(label="chat", elem_id="vqa-chat")
-            vqa_question = gr.Textbox(label="question", value="What color is the circle?", elem_id="vqa-question")
-            gr.Button("Ask", elem_id="vqa-run").click(vqa, [vqa_image, vqa_question, chatbot], [chatbot, vqa_question])
+            vqa_question = gr.Textbox(label="question (the world's formats: 'Is there a star in the image?', "
+                                            "'How many circles are there in the image?', 'What color is the heart?')",
+                                      value=found[0].question, lines=2, elem_id="vqa-question")
+            gr.Examples([[f, e.question] for f, e in zip(files, found)], [vqa_image, vqa_question], label="world examples",
+                        elem_id="vqa-examples")
+            gr.Button("Ask", elem_id="vqa-run").click(vqa, [vqa_image, vqa_question, chatbot], [chatbot, vqa_question], api_name="vqa")
         with gr.Tab("Compare encoders"):
+            gr.Markdown("Two encoders on MMVP-style pairs rendered from the world: a pair is right when each statement "
+                        "picks its own image. Pairs where the encoders disagree come first. Only the encoders this "
+                        "server was started with are offered (`openeyes serve --compare-encoders A,B`).")
             with gr.Row():
-                base = gr.Textbox(label="base encoder", value=config.encoder)
-                enhanced = gr.Textbox(label="enhanced encoder", value=compare_default)
-                n_pairs = gr.Slider(3, 45, value=9, step=1, label="pairs")
-            summary = gr.Markdown()
-            table = gr.Dataframe(headers=["pattern", "statement A", "statement B", "base", "enhanced"], label="per pair")
+                base = gr.Dropdown(offered.labels, value=base_default, label="base encoder", elem_id="cmp-base")
+                enhanced = gr.Dropdown(offered.labels, value=enhanced_default, label="enhanced encoder", elem_id="cmp-enhanced")
+                n_pairs = gr.Slider(1, MAX_COMPARE_PAIRS, value=18, step=1, label="pairs")
+            patterns = gr.CheckboxGroup(list(PATTERNS), value=list(PATTERNS), label="MMVP patterns")
+            summary = gr.Markdown(elem_id="cmp-summary")
+            table = gr.Dataframe(headers=["pattern", "statement A", "statement B", "base", "enhanced", "differ"], label="per pair")
             pair_gallery = gr.Gallery(label="pairs", columns=6)
-            gr.Button("Compare").click(compare, [base, enhanced, n_pairs], [table, pair_gallery, summary])
+            gr.Button("Compare", elem_id="cmp-run").click(compare, [base, enhanced, n_pairs, patterns],
+                                                          [table, pair_gallery, summary], api_name="compare")
     return blocks
 
 
 def mount_ui(app: Any, state: AppState, config: ServeConfig) -> Any:
-    """Mount the UI at ``/ui`` on the FastAPI ``app`` with gradio's own mount."""
+    """Mount the UI at ``/ui`` on the FastAPI ``app`` with gradio's own mount (uploads capped like the API's images)."""
     import gradio as gr
 
-    return gr.mount_gradio_app(app, build_blocks(state, config), path=UI_PATH)
+    from openeyes.serving.ui_examples import EXAMPLES_DIR
+
+    return gr.mount_gradio_app(app, build_blocks(state, config), path=UI_PATH, allowed_paths=[str(EXAMPLES_DIR)],
+                               max_file_size=config.limits.max_image_bytes)

@@ -30,6 +30,7 @@ def test_wheel_has_no_generic_top_level_package(wheel):
     assert "openeyes/training/objectives/clip.py" in names
     assert "openeyes/eval_mllm/__init__.py" in names
     assert any(n.startswith("openeyes/zoo/") and n.endswith("recipe.yaml") for n in names)
+    assert any(n.startswith("openeyes/serving/examples/") and n.endswith(".png") for n in names)  # the UI's examples
 
 
 def test_wheel_in_fresh_venv_imports_layers_from_outside_checkout(wheel, tmp_path):

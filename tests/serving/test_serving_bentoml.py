@@ -46,6 +46,8 @@ def test_cli_refuses_bad_options_before_starting(artifacts):
 
     unbuilt = run("--encoder", "zoo:no-such-model")
     assert unbuilt.returncode == 2 and "no-such-model" in unbuilt.stderr
+    compare = run("--encoder", artifacts["encoder"], "--compare-encoders", "zoo:tiny-clip,zoo:no-such-encoder")
+    assert compare.returncode == 2 and "no-such-encoder" in compare.stderr  # the UI's list is checked at start too
     many = run("--encoder", artifacts["encoder"], "--index", str(artifacts["root"] / "i"), "--workers", "2")
     assert many.returncode == 2 and "--workers 1" in many.stderr
 

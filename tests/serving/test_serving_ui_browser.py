@@ -1,7 +1,9 @@
 """The Gradio UI at /ui in a real headless Chromium (Debian ``chromium`` driven by playwright,
-no browser download): the page loads, a world image is uploaded, a zero-shot result and a VQA
-answer appear, the "Compare encoders" tab exists, and a screenshot is saved (to the test's tmp
-dir and, when ``OPENEYES_SCREENSHOT_DIR`` is set, there too)."""
+no browser download): the page loads and says what its models were trained on, one click on a
+world example fills the zero-shot tab and a result appears, an uploaded world image gets a VQA
+answer, the "Compare encoders" tab opens on two different operator-listed encoders and shows
+where they differ, and a screenshot is saved (to the test's tmp dir and, when
+``OPENEYES_SCREENSHOT_DIR`` is set, there too)."""
 import os
 import shutil
 from pathlib import Path
@@ -11,14 +13,14 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-LABELS = ("circle", "square", "star")
+EXAMPLE_ROWS = "tbody tr, button.gallery-item, .gallery-item"  # gradio's examples table (rows or gallery buttons)
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"{CHROMIUM} is not installed (Debian package chromium)")
 
 
 @pytest.fixture()
 def world_image(tmp_path) -> Path:
-    from openeyes.serving.ui import world_pairs
+    from openeyes.serving.ui_compare import world_pairs
 
     image = world_pairs(1, size=128, seed=3)[0][0]  # a rendered world scene
     path = tmp_path / "world.png"
@@ -52,15 +54,23 @@ def test_ui_zero_shot_and_vqa_in_chromium(server, browser_page, world_image, tmp
     for tab in ("Embeddings", "Zero-shot", "Retrieval", "VQA", "Compare encoders"):
         assert page.get_by_role("tab", name=tab, exact=True).count() == 1, tab
 
+    note = page.locator("#models-note").inner_text()
+    assert "synthetic world" in note and "--encoder" in note  # what the models know, how to serve a real one
+    assert "Serving encoder tiny-clip" in note and "/tmp" not in note  # no absolute paths shown to visitors
+
+    from openeyes.serving.ui_examples import examples
+
     open_tab(page, "Zero-shot")
-    page.locator("#zs-image input[type=file]").set_input_files(str(world_image))
-    page.locator("#zs-image img").first.wait_for(state="visible")  # the upload reached the component
+    page.locator("#zs-examples").locator(EXAMPLE_ROWS).first.click()  # one click on the first world example
+    page.locator("#zs-image img").first.wait_for(state="visible")  # the example image reached the component
+    labels = [x.strip() for x in examples()[0].labels.split(",")]
+    assert page.locator("#zs-labels textarea").input_value() == examples()[0].labels
     page.locator("#zs-run").click()
     result = page.locator("#zs-out")
     page.wait_for_function(
         "labels => { const el = document.querySelector('#zs-out'); return el && labels.some(l => el.innerText.includes(l)); }",
-        arg=list(LABELS))
-    assert any(label in result.inner_text() for label in LABELS)
+        arg=labels)
+    assert any(label in result.inner_text() for label in labels)
     assert "%" in result.inner_text()  # confidences are shown
 
     open_tab(page, "VQA")
@@ -76,7 +86,12 @@ def test_ui_zero_shot_and_vqa_in_chromium(server, browser_page, world_image, tmp
     assert bot.inner_text().strip()  # the model's answer (random weights: any text, or '(empty)')
 
     open_tab(page, "Compare encoders")
-    assert page.get_by_role("button", name="Compare").count() >= 1
+    base = page.locator("#cmp-base input").input_value()
+    enhanced = page.locator("#cmp-enhanced input").input_value()
+    assert (base, enhanced) == ("tiny-clip", "other-clip")  # the served encoder vs the one the operator listed
+    page.locator("#cmp-run").click()
+    page.wait_for_function("() => { const el = document.querySelector('#cmp-summary'); "
+                           "return el && el.innerText.includes('Pairs where they differ'); }")
 
     open_tab(page, "VQA")  # the screenshot shows the answer
     shot = tmp_path / "openeyes-ui.png"
