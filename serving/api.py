@@ -191,13 +191,6 @@ async def stream_job(runtime: Any, job: Any, shape) -> Any:
     return StreamingResponse(events(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 
-def check_metadata(metadata: dict | None, param: str = "metadata") -> dict | None:
-    """Index row metadata within the size cap (the API's and the UI's adds)."""
-    if metadata is not None and len(json.dumps(metadata)) > MAX_METADATA_CHARS:
-        raise ApiError(413, f"{param} is larger than {MAX_METADATA_CHARS} characters", param=param)
-    return metadata
-
-
 def check_top_k(runtime: Any, top_k: int) -> int:
     if not 1 <= top_k <= runtime.limits.max_top_k:
         raise ApiError(422, f"top_k must be between 1 and {runtime.limits.max_top_k}, got {top_k}", param="top_k")

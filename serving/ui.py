@@ -19,7 +19,7 @@ import json
 import uuid
 from typing import Any
 
-from openeyes.serving.api import MAX_METADATA_CHARS, AppState, bounded, check_metadata, check_top_k, classify, vqa_job
+from openeyes.serving.api import MAX_METADATA_CHARS, AppState, bounded, check_metadata, check_top_k, classify, off_loop, vqa_job
 from openeyes.serving.errors import ApiError
 from openeyes.serving.limits import check_texts, image_from_bytes, image_from_string
 from openeyes.serving.runtime import ServeConfig
@@ -65,7 +65,8 @@ def thumbnail_uri(image: Any, side: int, fmt: str) -> str:
 
 def row_metadata(image: Any, caption: str) -> dict:
     """{"caption", "thumbnail"} within the API's metadata cap: the largest thumbnail that fits, else 413."""
-    metadata = check_metadata({"caption": caption}, "caption")
+    metadata = {"caption": caption}
+    check_metadata(metadata, "caption")
     for side in THUMBNAIL_SIDES:
         for fmt in ("PNG", "JPEG"):
             candidate = {**metadata, "thumbnail": thumbnail_uri(image, side, fmt)}
@@ -114,7 +115,7 @@ def build_blocks(state: AppState, config: ServeConfig):
     @ui_errors
     async def similarity(image, texts: str):
         runtime = state.require()
-        picture = read_image(image, runtime)
+        picture = await off_loop(read_image, image, runtime)
         lines = check_texts([t.strip() for t in (texts or "").splitlines() if t.strip()], runtime.limits, "texts")
         image_emb = await bounded(runtime, runtime.embed_images([picture]))  # [1, D]
         text_emb = await bounded(runtime, runtime.embed_texts(lines))  # [T, D]
@@ -124,7 +125,7 @@ def build_blocks(state: AppState, config: ServeConfig):
     @ui_errors
     async def zero_shot(image, labels: str, template: str):
         runtime = state.require()
-        picture = read_image(image, runtime)
+        picture = await off_loop(read_image, image, runtime)
         names = [x.strip() for x in (labels or "").split(",") if x.strip()]
         result = await classify(runtime, [picture], names, [template or ZERO_SHOT_TEMPLATE])
         return result["results"][0]["probabilities"]
@@ -132,7 +133,7 @@ def build_blocks(state: AppState, config: ServeConfig):
     @ui_errors
     async def index_add(image, caption: str):
         runtime = state.require()
-        picture = read_image(image, runtime)
+        picture = await off_loop(read_image, image, runtime)
         caption = (caption or "").strip()
         if caption:
             check_texts([caption], runtime.limits, "caption")
@@ -158,8 +159,8 @@ def build_blocks(state: AppState, config: ServeConfig):
     async def vqa(image, question: str, history: list):
         runtime = state.require()
         runtime.require_mllm()
-        picture = read_image(image, runtime)
-        job = vqa_job(runtime, picture, question or "", VQA_MAX_NEW_TOKENS, 0.0)
+        picture = await off_loop(read_image, image, runtime)
+        job = await off_loop(vqa_job, runtime, picture, question or "", VQA_MAX_NEW_TOKENS, 0.0)
         answer = await bounded(runtime, runtime.generate(job))
         history = list(history or []) + [{"role": "user", "content": question}, {"role": "assistant", "content": answer or "(empty)"}]
         return history, question

@@ -129,3 +129,11 @@ def test_compare_cache_is_bounded_and_defaults_to_base_vs_enhanced(artifacts, tm
     assert zoo.defaults() == ("zoo:tiny-clip", "zoo:tiny-dcr")  # base vs an enhanced encoder
     only = CompareEncoders("zoo:tiny-clip", ["none"], lambda: served, EncoderRuntime)
     assert only.labels == ["zoo:tiny-clip"] and only.defaults() == ("zoo:tiny-clip", "zoo:tiny-clip")
+
+
+def test_ui_page_shows_no_model_paths(server, artifacts):
+    with server.client() as http:
+        config = http.get("/ui/config")
+    assert config.status_code == 200
+    assert str(artifacts["root"]) not in config.text  # encoders are offered by label, the note names base names
+    assert "synthetic world" in config.text and "other-clip" in config.text
