@@ -171,16 +171,17 @@ def sse(payload: Any) -> str:
 
 
 async def stream_job(runtime: Any, job: Any, shape) -> Any:
-    """Server-sent events from ``runtime.mllm.stream(job)``; ``shape(piece|None)`` makes each event."""
+    """Server-sent events from ``runtime.mllm.stream(job)``: ``shape(item)`` turns each text piece,
+    then the final ``Completion``, into a list of event payloads."""
     from starlette.concurrency import iterate_in_threadpool
 
     mllm = runtime.require_mllm()
 
     async def events():
         try:
-            async for piece in iterate_in_threadpool(mllm.stream(job)):
-                yield sse(shape(piece))
-            yield sse(shape(None))
+            async for item in iterate_in_threadpool(mllm.stream(job)):
+                for payload in shape(item):
+                    yield sse(payload)
         except ApiError as problem:  # the status line is already sent: report in-band, then end
             yield sse(envelope(problem.status, problem.message, problem.param, problem.code))
         except Exception as problem:
@@ -384,7 +385,7 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
 
 async def answer(runtime: Any, job: Any, stream: bool) -> Any:
     if stream:
-        return await stream_job(runtime, job, lambda piece: {"done": True} if piece is None else {"delta": piece})
+        return await stream_job(runtime, job, lambda item: [{"delta": item}] if isinstance(item, str) else [{"done": True}])
     text = await bounded(runtime, runtime.generate(job))
     ITEMS.labels("generation").inc()
     return {"model": runtime.mllm.name, "answer": text}

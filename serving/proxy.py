@@ -45,18 +45,12 @@ class ProxyMLLMRuntime:
                 return self.spec
         return self._model
 
-    def _params(self, job: Any):
-        from openeyes.mllm.protocol import SamplingParams
-
-        return SamplingParams(job.max_new_tokens, job.temperature, job.top_p, list(job.stop), job.seed)
-
-    def generate_jobs(self, jobs: Sequence[Any]) -> list[str]:
-        """One upstream call per job (run concurrently by the backend), answers in job order."""
+    def generate_jobs(self, jobs: Sequence[Any]) -> list[Any]:
+        """One upstream call per job (run concurrently by the backend), ``Completion``s in job order."""
         from concurrent.futures import ThreadPoolExecutor
 
-        def one(job: Any) -> str:
-            return self.client.generate([job.request], max_new_tokens=job.max_new_tokens, temperature=job.temperature,
-                                        top_p=job.top_p, stop=list(job.stop), seed=job.seed)[0]
+        def one(job: Any) -> Any:
+            return self.client.generate_completions([job.request], job.params())[0]
 
         try:
             if len(jobs) == 1:
@@ -66,12 +60,15 @@ class ProxyMLLMRuntime:
         except UserError as problem:
             raise ApiError(503, f"the VQA engine at {self.spec} failed: {problem}") from None
 
-    def stream(self, job: Any) -> Iterator[str]:
-        """Text pieces relayed from the engine's SSE stream."""
+    def stream(self, job: Any) -> Iterator[Any]:
+        """Text pieces relayed from the engine's SSE stream, then a ``Completion`` (the engine's usage)."""
         import httpx
 
-        body = self.client.payload(job.request, self._params(job))
-        body["stream"] = True
+        from openeyes.mllm.protocol import Completion
+
+        body = self.client.payload(job.request, job.params())
+        body.update(stream=True, stream_options={"include_usage": True})
+        final = Completion("")
         headers = {"authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         url = self.client.root + "/v1/chat/completions"
         try:
@@ -85,15 +82,13 @@ class ProxyMLLMRuntime:
                     data = line[len("data: "):].strip()
                     if data == "[DONE]":
                         break
-                    piece = _chunk_text(data)
+                    piece = _chunk_text(data, final)
                     if piece:
+                        final.text += piece
                         yield piece
         except httpx.HTTPError as problem:
             raise ApiError(503, f"the VQA engine at {self.spec} is unreachable: {problem}") from None
-
-    def count_tokens(self, text: str) -> int:
-        """Whitespace-separated words (the engine's tokenizer is not available here)."""
-        return len(text.split())
+        yield final
 
     def probe(self) -> None:
         """A one-token completion through the engine; raises when it cannot answer."""
@@ -108,8 +103,10 @@ class ProxyMLLMRuntime:
         self.client.close()
 
 
-def _chunk_text(data: str) -> str:
-    """The content delta of one ``chat.completion.chunk`` (an in-band error becomes a 503)."""
+def _chunk_text(data: str, final: Any) -> str:
+    """The content delta of one ``chat.completion.chunk`` (an in-band error becomes a 503).
+
+    Its usage and finish reason, when it has them, are written into ``final`` (a ``Completion``)."""
     try:
         chunk = json.loads(data)
     except ValueError:
@@ -117,6 +114,15 @@ def _chunk_text(data: str) -> str:
     if isinstance(chunk, dict) and "error" in chunk:
         message = chunk["error"].get("message") if isinstance(chunk["error"], dict) else chunk["error"]
         raise ApiError(503, f"the VQA engine failed while streaming: {message}")
+    usage = chunk.get("usage") if isinstance(chunk, dict) else None
+    if isinstance(usage, dict):
+        final.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        final.completion_tokens = int(usage.get("completion_tokens") or 0)
+    try:
+        if chunk["choices"][0].get("finish_reason") == "length":
+            final.finish_reason = "length"
+    except (KeyError, IndexError, TypeError, AttributeError):
+        pass
     try:
         return chunk["choices"][0]["delta"].get("content") or ""
     except (KeyError, IndexError, TypeError, AttributeError):

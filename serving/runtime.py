@@ -104,6 +104,10 @@ class EncoderRuntime:
             emb = self.encoder.encode_text(tokens)  # [B, D]
             return torch.nn.functional.normalize(emb.float(), dim=-1).numpy()
 
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Tokens the text tower reads for ``texts`` (after truncation to its context)."""
+        return int(self.encoder.tokenize(list(texts))["attention_mask"].sum())
+
     def probe(self) -> None:
         """One tiny forward pass of each tower; raises when the model is unusable."""
         from PIL import Image
@@ -132,6 +136,12 @@ class GenerationJob:
     def params_key(self) -> tuple:
         return (self.max_new_tokens, self.temperature, self.top_p, self.stop, self.seed)
 
+    def params(self) -> Any:
+        """The job's ``openeyes.mllm.protocol.SamplingParams``."""
+        from openeyes.mllm.protocol import SamplingParams
+
+        return SamplingParams(self.max_new_tokens, self.temperature, self.top_p, list(self.stop), self.seed)
+
 
 class MLLMRuntime:
     """A ``TransformersMLLM`` with batched jobs (grouped by sampling params) and token streaming."""
@@ -144,43 +154,40 @@ class MLLMRuntime:
         self.name = self.mllm.name
         self._lock = threading.Lock()  # generate() and stream() share one model
 
-    def generate_jobs(self, jobs: Sequence[GenerationJob]) -> list[str]:
+    def generate_jobs(self, jobs: Sequence[GenerationJob]) -> list[Any]:
+        """One ``Completion`` per job (same order); jobs with equal sampling params share a batch."""
         groups: dict[tuple, list[int]] = {}
         for position, job in enumerate(jobs):
             groups.setdefault(job.params_key(), []).append(position)
-        answers: list[str] = [""] * len(jobs)
+        answers: list[Any] = [None] * len(jobs)
         with self._lock:
             for key, positions in groups.items():
-                first = jobs[positions[0]]
-                texts = self.mllm.generate([jobs[p].request for p in positions], max_new_tokens=first.max_new_tokens,
-                                           temperature=first.temperature, top_p=first.top_p, stop=list(first.stop),
-                                           seed=first.seed)
-                for position, text in zip(positions, texts):
-                    answers[position] = text
+                completions = self.mllm.generate_completions([jobs[p].request for p in positions], jobs[positions[0]].params())
+                for position, completion in zip(positions, completions):
+                    answers[position] = completion
         return answers
 
-    def stream(self, job: GenerationJob) -> Iterator[str]:
-        """Text pieces as the model produces them (one request, not batched)."""
+    def stream(self, job: GenerationJob) -> Iterator[Any]:
+        """Text pieces as the model produces them (one request, not batched), then the ``Completion``."""
         import torch
         from transformers import TextIteratorStreamer
 
+        from openeyes.mllm.protocol import cut_at_stop
+
         mllm = self.mllm
+        params = job.params()
         inputs = mllm.encode([job.request])
         streamer = TextIteratorStreamer(mllm.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        options: dict[str, Any] = dict(max_new_tokens=job.max_new_tokens, pad_token_id=mllm.tokenizer.pad_token_id,
-                                       eos_token_id=mllm.tokenizer.eos_token_id, streamer=streamer)
-        if job.temperature > 0:
-            options.update(do_sample=True, temperature=job.temperature, top_p=job.top_p, top_k=0)
-        else:
-            options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        options = dict(mllm.generation_options(params, inputs["input_ids"].shape[1]), streamer=streamer)
         failure: list[BaseException] = []
+        output: list[Any] = []
 
         def produce() -> None:
             try:
-                with self._lock, torch.inference_mode():
+                with self._lock, torch.inference_mode(), torch.random.fork_rng(devices=[]):
                     if job.seed is not None:
                         torch.manual_seed(job.seed)
-                    mllm.model.generate(**inputs, **options)
+                    output.append(mllm.model.generate(**inputs, **options))  # [1, L + new]
             except BaseException as problem:  # surfaced to the consumer below
                 failure.append(problem)
                 streamer.end()
@@ -190,8 +197,6 @@ class MLLMRuntime:
         produced = ""
         for piece in streamer:
             if job.stop:
-                from openeyes.mllm.protocol import cut_at_stop
-
                 cut = cut_at_stop(produced + piece, job.stop)
                 if len(cut) < len(produced + piece):
                     if len(cut) > len(produced):
@@ -203,6 +208,7 @@ class MLLMRuntime:
         worker.join()
         if failure:
             raise failure[0]
+        yield mllm.completions(inputs, output[0], params)[0]
 
     def count_tokens(self, text: str) -> int:
         return len(self.mllm.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
@@ -290,9 +296,13 @@ class Runtime:
         rows = await self._text_batcher.submit_many(texts)
         return np.stack(rows)  # [B, D]
 
-    async def generate(self, job: GenerationJob) -> str:
+    async def complete(self, job: GenerationJob) -> Any:
+        """The job's ``openeyes.mllm.protocol.Completion`` (text, token counts, finish reason)."""
         self.require_mllm()
         return await self._generate_batcher.submit(job)
+
+    async def generate(self, job: GenerationJob) -> str:
+        return (await self.complete(job)).text
 
     def require_mllm(self) -> Any:
         if self.mllm is None:

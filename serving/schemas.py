@@ -63,11 +63,15 @@ class VQARequest(Strict):
 
 
 # -- OpenAI-compatible ------------------------------------------------------------------------------
+# Fields stock OpenAI clients send are part of the schemas; those this server cannot honour
+# (tools, logprobs, n > 1, JSON response formats, non-zero penalties, logit biases) are refused
+# by the routes with a 400 that names them, never ignored silently.
 class OpenAIEmbeddingsRequest(Strict):
-    input: Union[str, list[str]]
-    model: Optional[str] = None
+    input: Union[str, list[str], list[int], list[list[int]]] = Field(
+        description="text(s), or images as data URIs; token-id arrays are refused (400): this encoder has its own tokenizer")
+    model: Optional[str] = Field(default=None, description="a served model id (GET /v1/models); unknown ids are a 404")
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: Optional[int] = None
+    dimensions: Optional[int] = Field(default=None, ge=1, description="must equal the encoder's width (no shortening)")
     user: Optional[str] = None
 
 
@@ -83,25 +87,44 @@ class ContentPart(Strict):
 
 
 class ChatMessage(Strict):
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant"] = Field(description="'developer' is read as 'system'")
     content: Union[str, list[ContentPart]]
     name: Optional[str] = None
 
 
 class StreamOptions(Strict):
-    include_usage: bool = False
+    include_usage: bool = Field(default=False, description="end the stream with a chunk holding 'usage' (and no choices)")
+
+
+class ResponseFormat(BaseModel):
+    type: Literal["text", "json_object", "json_schema"] = Field(description="only 'text' is served")
+    json_schema: Optional[dict[str, Any]] = None
 
 
 class ChatCompletionRequest(Strict):
     messages: list[ChatMessage]
-    model: Optional[str] = None
+    model: Optional[str] = Field(default=None, description="a served model id (GET /v1/models); unknown ids are a 404")
     max_tokens: Optional[int] = Field(default=None, ge=1)
     max_completion_tokens: Optional[int] = Field(default=None, ge=1)
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    temperature: Optional[float] = Field(default=0.0, ge=0.0, le=2.0)
+    top_p: Optional[float] = Field(default=1.0, gt=0.0, le=1.0)
     stop: Union[str, list[str], None] = None
     seed: Optional[int] = Field(default=None, ge=-(2**63), le=2**64 - 1, description="seeds sampling (a 64-bit integer)")
-    n: int = Field(default=1, ge=1, le=1)
-    stream: bool = False
+    n: Optional[int] = Field(default=1, ge=1, le=128, description="choices per request; only 1 is served")
+    stream: Optional[bool] = False
     stream_options: Optional[StreamOptions] = None
     user: Optional[str] = None
+    frequency_penalty: Optional[float] = Field(default=None, ge=-2.0, le=2.0, description="only 0 is served")
+    presence_penalty: Optional[float] = Field(default=None, ge=-2.0, le=2.0, description="only 0 is served")
+    logit_bias: Optional[dict[str, float]] = Field(default=None, description="only an empty map is served")
+    logprobs: Optional[bool] = Field(default=None, description="only false is served")
+    top_logprobs: Optional[int] = Field(default=None, ge=0, le=20, description="needs logprobs; not served")
+    response_format: Optional[ResponseFormat] = None
+    metadata: Optional[dict[str, str]] = None
+    store: Optional[bool] = None
+    service_tier: Optional[str] = None
+    parallel_tool_calls: Optional[bool] = None
+    tools: Optional[list[Any]] = Field(default=None, description="not served: a non-empty list is a 400")
+    tool_choice: Optional[Any] = Field(default=None, description="only 'none' is served")
+    functions: Optional[list[Any]] = Field(default=None, description="not served: a non-empty list is a 400")
+    function_call: Optional[Any] = Field(default=None, description="only 'none' is served")

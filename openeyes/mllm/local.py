@@ -4,7 +4,8 @@ Prompts go through the processor's chat template (``add_generation_prompt``), ba
 padded on the LEFT (so every row's last prompt token sits at the end and generation continues
 from it), and decoding is greedy (``temperature == 0``) or sampled (temperature, top_p, seed).
 Stop strings end a row early (a stopping criterion) and are cut from its text. Greedy output
-does not depend on batching (tested).
+does not depend on batching (tested). ``generate_completions`` also reports each row's prompt and
+completion token counts and why it ended (``protocol.Completion``).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any, Sequence
 
 import torch
 
-from openeyes.mllm.protocol import GenerationRequest, SamplingParams, as_request, cut_at_stop
+from openeyes.mllm.protocol import Completion, GenerationRequest, SamplingParams, as_request, cut_at_stop, images_first
 
 
 class _StopOnStrings:
@@ -54,10 +55,14 @@ class TransformersMLLM:
                  top_p: float = 1.0, stop: Sequence[str] | None = None, seed: int | None = None,
                  batch_size: int | None = None) -> list[str]:
         params = SamplingParams(max_new_tokens, temperature, top_p, list(stop or []), seed)
+        return [answer.text for answer in self.generate_completions(requests, params, batch_size=batch_size)]
+
+    def generate_completions(self, requests: Sequence[Any], params: SamplingParams, *, batch_size: int | None = None) -> list[Completion]:
+        """``generate`` with token counts and finish reasons."""
         params.validate()
         normalized = [as_request(item) for item in requests]
         size = batch_size or self.batch_size
-        outputs: list[str] = []
+        outputs: list[Completion] = []
         for start in range(0, len(normalized), size):
             outputs.extend(self._generate_batch(normalized[start:start + size], params))
         return outputs
@@ -67,8 +72,8 @@ class TransformersMLLM:
 
     # -- internals -----------------------------------------------------------------------------
     def prompt_text(self, request: GenerationRequest) -> str:
-        """The chat-templated prompt (ends where the assistant's reply starts)."""
-        return self.processor.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+        """The chat-templated prompt (ends where the assistant's reply starts); images before text in each message."""
+        return self.processor.apply_chat_template(images_first(request.messages), add_generation_prompt=True, tokenize=False)
 
     def encode(self, batch: list[GenerationRequest]) -> dict[str, torch.Tensor]:
         """Left-padded ``input_ids``/``attention_mask`` [B, L] and ``pixel_values`` [N_images, 3, H, W]."""
@@ -81,10 +86,8 @@ class TransformersMLLM:
             encoded["pixel_values"] = encoded["pixel_values"].to(self.model.dtype)
         return encoded
 
-    @torch.inference_mode()
-    def _generate_batch(self, batch: list[GenerationRequest], params: SamplingParams) -> list[str]:
-        inputs = self.encode(batch)
-        prompt_length = inputs["input_ids"].shape[1]
+    def generation_options(self, params: SamplingParams, prompt_length: int) -> dict[str, Any]:
+        """``model.generate`` keyword arguments for ``params`` (prompts padded to ``prompt_length``)."""
         options: dict[str, Any] = dict(
             max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id,
@@ -97,9 +100,34 @@ class TransformersMLLM:
             from transformers import StoppingCriteriaList
 
             options["stopping_criteria"] = StoppingCriteriaList([_StopOnStrings(self.tokenizer, params.stop, prompt_length)])
+        return options
+
+    def completions(self, inputs: dict[str, torch.Tensor], output: torch.Tensor, params: SamplingParams) -> list[Completion]:
+        """Texts and token accounting of ``output`` [B, L + new] for the prompts ``inputs`` [B, L]."""
+        prompt_length = inputs["input_ids"].shape[1]
+        new = output[:, prompt_length:]  # [B, new]
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        ends = {token for token in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id) if token is not None}
+        answers = []
+        for row, text in enumerate(texts):
+            tokens = new[row].tolist()
+            first_end = next((k for k, token in enumerate(tokens) if token in ends), None)
+            cut = cut_at_stop(text, params.stop)
+            if first_end is not None:  # ended by eos (or padded after a stop string)
+                produced = first_end + int(tokens[first_end] == self.tokenizer.eos_token_id)
+            else:
+                produced = len(tokens)
+            natural_end = first_end is not None or len(cut) < len(text)
+            finish = "stop" if natural_end or produced < params.max_new_tokens else "length"
+            answers.append(Completion(cut, int(inputs["attention_mask"][row].sum()), produced, finish))
+        return answers
+
+    @torch.inference_mode()
+    def _generate_batch(self, batch: list[GenerationRequest], params: SamplingParams) -> list[Completion]:
+        inputs = self.encode(batch)
+        options = self.generation_options(params, inputs["input_ids"].shape[1])
         with torch.random.fork_rng(devices=[]):
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             output = self.model.generate(**inputs, **options)  # [B, L + new]
-        texts = self.tokenizer.batch_decode(output[:, prompt_length:], skip_special_tokens=True)
-        return [cut_at_stop(text, params.stop) for text in texts]
+        return self.completions(inputs, output, params)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from openeyes.errors import UserError
-from openeyes.mllm.protocol import IMAGE_MARKER, GenerationRequest, SamplingParams, as_request, cut_at_stop
+from openeyes.mllm.protocol import IMAGE_MARKER, Completion, GenerationRequest, SamplingParams, as_request, cut_at_stop
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
@@ -216,14 +216,20 @@ class OpenAIChatMLLM:
                  top_p: float = 1.0, stop: Sequence[str] | None = None, seed: int | None = None,
                  batch_size: int | None = None) -> list[str]:
         params = SamplingParams(max_new_tokens, temperature, top_p, list(stop or []), seed)
+        return [answer.text for answer in self.generate_completions(requests, params)]
+
+    def generate_completions(self, requests: Sequence[Any], params: SamplingParams) -> list[Completion]:
+        """``generate`` with the engine's token counts (``usage``) and finish reasons."""
         params.validate()
         bodies = [self.payload(as_request(item), params) for item in requests]
         if len(bodies) <= 1 or self.concurrency == 1:
-            texts = [self.complete(body) for body in bodies]
+            answers = [self._completion(body) for body in bodies]
         else:
             with ThreadPoolExecutor(max_workers=min(self.concurrency, len(bodies))) as pool:
-                texts = list(pool.map(self.complete, bodies))
-        return [cut_at_stop(text, params.stop) for text in texts]
+                answers = list(pool.map(self._completion, bodies))
+        for answer in answers:
+            answer.text = cut_at_stop(answer.text, params.stop)
+        return answers
 
     def chat(self, messages: list[dict[str, Any]], images: Sequence[Any] = (), **sampling: Any) -> str:
         return self.generate([GenerationRequest(list(images), messages)], **sampling)[0]
@@ -258,12 +264,20 @@ class OpenAIChatMLLM:
 
     def complete(self, body: dict[str, Any]) -> str:
         """The message content the endpoint answers to one chat-completions ``body`` (as given)."""
+        return self._completion(body).text
+
+    def _completion(self, body: dict[str, Any]) -> Completion:
+        """One chat-completions ``body`` -> the answer with the endpoint's usage and finish reason."""
         reply = self._call("POST", self.root + CHAT_PATH, body)
         try:
-            content = json.loads(reply)["choices"][0]["message"]["content"]
+            answer = json.loads(reply)
+            choice = answer["choices"][0]
+            content = choice["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
             raise UserError(f"{self.root}{CHAT_PATH} answered something that is not a chat completion: {reply[:200]!r}") from None
-        return content or ""
+        usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+        return Completion(content or "", int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
+                          "length" if choice.get("finish_reason") == "length" else "stop")
 
     def _call(self, method: str, url: str, body: dict[str, Any] | None) -> str:
         """The response text of one call, retried on 429/5xx/network errors with backoff."""

@@ -6,7 +6,10 @@ A request is an image (or several, or none) plus a prompt string or a chat-messa
 
 Messages use the transformers/OpenAI shape ``[{"role": "user"|"assistant"|"system", "content":
 str | [{"type": "image"}, {"type": "text", "text": ...}]}]``; a plain prompt becomes one user
-message with the images first (unless it already holds ``<image>`` markers). Backends:
+message with the images first (unless it already holds ``<image>`` markers). Content parts may
+come in any order (OpenAI's documentation puts the text first); ``images_first`` rewrites each
+message as its images, then its text, which is the layout the llava-1.5 template was trained
+on, so every part order builds the same prompt. Backends:
 ``openeyes.mllm.local.TransformersMLLM`` (in process); an OpenAI-compatible HTTP backend
 maps the same requests to ``/v1/chat/completions`` (image parts as data URIs).
 """
@@ -40,6 +43,16 @@ class SamplingParams:
 
 
 @dataclass
+class Completion:
+    """One generated answer with its token accounting (what OpenAI's ``usage`` and ``finish_reason`` report)."""
+
+    text: str  # the answer, cut before any stop string
+    prompt_tokens: int = 0  # tokens the model read, image tokens included
+    completion_tokens: int = 0  # tokens the model generated (an end-of-sequence token included)
+    finish_reason: str = "stop"  # "stop": end of sequence or a stop string; "length": max_new_tokens reached
+
+
+@dataclass
 class GenerationRequest:
     """One conversation to continue: its images (in ``<image>`` order) and its messages."""
 
@@ -67,6 +80,25 @@ def as_request(item: Any) -> GenerationRequest:
     if isinstance(query, list) and all(isinstance(m, dict) and "role" in m for m in query):
         return GenerationRequest(images, query)
     raise UserError("the second item of a request must be a prompt string or a list of chat messages")
+
+
+def images_first(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages with each list content reordered: its image parts (in order), then one text part.
+
+    Text parts are joined with newlines; a message without images is only merged. String
+    contents are kept as they are. The order of images across the conversation is unchanged,
+    so ``GenerationRequest.images`` still matches."""
+    ordered = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str) or content is None:
+            ordered.append(message)
+            continue
+        images = [part for part in content if part.get("type") == "image"]
+        texts = [part["text"] for part in content if part.get("type") == "text" and part.get("text")]
+        parts = images + ([{"type": "text", "text": "\n".join(texts)}] if texts else [])
+        ordered.append({**message, "content": parts})
+    return ordered
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:

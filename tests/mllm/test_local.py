@@ -106,3 +106,18 @@ def test_load_mllm_resolves_zoo_names_like_the_cli():
     assert card["name"] == "tiny-llava" and card["kind"] == "mllm"
     assert model.config.image_seq_length == 64 and model.config.vision_feature_layer == -1
     assert resolve("zoo:tiny-llava").endswith("zoo/tiny-llava")
+
+
+def test_any_part_order_builds_the_same_prompt(mllm):
+    """Text-before-image (OpenAI's documented order) must not move the image after the question."""
+    from openeyes.mllm.protocol import GenerationRequest
+
+    image, prompt = _requests(1)[0]
+    image_first = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+    text_first = [{"role": "user", "content": [{"type": "text", "text": prompt}, {"type": "image"}]}]
+    expected = "USER: <image>\nWhat color? ASSISTANT:"
+    assert mllm.prompt_text(GenerationRequest([image], text_first)) == expected
+    assert mllm.prompt_text(GenerationRequest([image], image_first)) == expected
+    split = [{"role": "user", "content": [{"type": "text", "text": "What"}, {"type": "image"}, {"type": "text", "text": "color?"}]}]
+    assert mllm.prompt_text(GenerationRequest([image], split)) == "USER: <image>\nWhat\ncolor? ASSISTANT:"
+    assert mllm.chat(text_first, images=[image], max_new_tokens=6) == mllm.chat(image_first, images=[image], max_new_tokens=6)

@@ -29,7 +29,7 @@ def test_bentoml_service_serves_routes_ui_and_metrics(bento):
         assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["role"] == "assistant"
         assert client.post("/index/add", json={"items": [{"id": "a", "text": "a red circle"}]}).json()["count"] == 1
         bad = client.post("/embed/texts", json={"texts": [""]})
-        assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request"
+        assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
         page = client.get("/ui/")
         assert page.status_code == 200 and "gradio" in page.text.lower() and len(page.text) > 10_000
         assert "openeyes_requests_total" in client.get("/metrics").text
