@@ -99,7 +99,7 @@ def test_a_500_leaves_the_pooled_connection_usable(tmp_path):
                     threading.Event().wait(0.05)
             for _ in range(20):
                 failed = client.get("/boom")
-                assert failed.status_code == 500 and failed.json()["error"]["type"] == "internal"
+                assert failed.status_code == 500 and failed.json()["error"]["type"] == "server_error"
                 assert client.get("/livez").status_code == 200  # the same pool: a dropped connection raises here
     finally:
         uv.should_exit = True
