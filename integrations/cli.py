@@ -130,16 +130,19 @@ def import_original_command(
 
 @app.command("export-original")
 def export_original_command(
-    mllm: Path = typer.Option(..., help="MLLM directory"),
-    out: Path = typer.Option(..., help="folder for mm_projector.bin, vision_tower/, llava_config.json"),
-    full: bool = typer.Option(False, help="also write the whole LlavaLlamaForCausalLM checkpoint"),
+    mllm: str = typer.Option(..., help="MLLM directory or zoo:NAME"),
+    out: Path = typer.Option(..., help="folder for config.json, mm_projector.bin, vision_tower/ (name it *llava*: LLaVA's builder keys on the name)"),
+    full: bool = typer.Option(False, help="also write the whole LlavaLlamaForCausalLM checkpoint and tokenizer"),
+    mm_vision_tower: str = typer.Option("vision_tower", help="config's mm_vision_tower: relative dir (LLaVA resolves it from its working directory) or a hub id"),
+    dtype: str = typer.Option("source", help="weights dtype: source | float32 | float16 | bfloat16"),
 ):
-    """Write a stage-1 projector (and tower) in the original LLaVA layout."""
+    """Write the MLLM in the original LLaVA code base's layout (stage-1 projector, tower, config; --full: all)."""
     from openeyes.integrations.llava.original import export_original
 
     _fresh_out(out)
-    export_original(mllm, out, full=full)
-    typer.echo(f"wrote {out}/mm_projector.bin (use --vision_tower {out}/vision_tower --pretrain_mm_mlp_adapter "
+    export_original(mllm, out, full=full, vision_tower_ref=mm_vision_tower, dtype=dtype)
+    typer.echo(f"wrote {out} (LLaVA: load_pretrained_model({str(out)!r}, " + ("None" if full else "LM_DIR") +
+               f", 'llava-...') from {out}, or --vision_tower {out}/vision_tower --pretrain_mm_mlp_adapter "
                f"{out}/mm_projector.bin)")
 
 

@@ -11,9 +11,11 @@ Stage 1 saves only ``mm_projector.bin``. The tokenizer has no ``<image>`` (the c
 
 - ``import_original``: that layout (+ optional separate ``mm_projector.bin``) -> an openeyes mllm.
 - ``export_original``: an openeyes mllm -> ``mm_projector.bin`` + ``vision_tower/`` (CLIP vision
-  model + ``preprocessor_config.json``) + ``llava_config.json`` (the ``mm_*`` fragment), so the
-  original code base finetunes on top of it (``--vision_tower DIR/vision_tower
-  --pretrain_mm_mlp_adapter DIR/mm_projector.bin``); ``full`` also writes the whole checkpoint.
+  model with ``vision_model.*`` keys + ``preprocessor_config.json``) + ``config.json`` (a
+  ``llava_llama`` config: the LM's fields and the ``mm_*`` ones, ``image_aspect_ratio``, a relative
+  ``mm_vision_tower``), so the original code base loads it (``load_pretrained_model``) or finetunes
+  on top of it (``--vision_tower DIR/vision_tower --pretrain_mm_mlp_adapter DIR/mm_projector.bin``);
+  ``full`` also writes the whole checkpoint and a tokenizer transformers 4.x loads.
 """
 from __future__ import annotations
 
@@ -94,7 +96,10 @@ def load_tower(tower_dir: str, state: dict[str, Any]):
     tower = tower_class(vision_config)
     embedded = {key[len(prefix):]: value for key, value in state.items() for prefix in TOWER_PREFIXES[:1]
                 if key.startswith(prefix)}
-    source = embedded or tower_weights_from_dir(path, set(tower.state_dict()))
+    expected = set(tower.state_dict())
+    if embedded and not set(embedded) & expected:  # 4.x keys (vision_model.*) for a 5.x tower, or the reverse
+        embedded = tower_weights_from_state(embedded, expected)
+    source = embedded or tower_weights_from_dir(path, expected)
     missing, unexpected = tower.load_state_dict(source, strict=False)
     if missing:
         raise UserError(f"vision tower weights incomplete: missing {missing[0]} (and {len(missing) - 1} more)")
@@ -106,6 +111,11 @@ def tower_weights_from_dir(path: Path, expected: set[str]) -> dict[str, Any]:
     state: dict[str, Any] = {}
     for file in sorted(path.glob("*.safetensors")) or sorted(path.glob("pytorch_model*.bin")):
         state.update(load_weights(file))
+    return tower_weights_from_state(state, expected)
+
+
+def tower_weights_from_state(state: dict[str, Any], expected: set[str]) -> dict[str, Any]:
+    """``state``'s tensors renamed to ``expected`` (with or without the ``vision_model.`` level 4.x towers have)."""
     for prefix in ("", "vision_model."):  # a vision model's own keys, or the vision half of a full model
         candidate = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
         if expected <= set(candidate):
@@ -161,7 +171,10 @@ def import_original(src: str | Path, out: str | Path, *, vision_tower: str | Non
     feature = config.get("mm_vision_select_feature", "patch")
     if feature not in STRATEGY_OF_FEATURE:
         raise UserError(f"mm_vision_select_feature {feature!r} is not supported (patch, cls_patch)")
-    tower, image_processor = load_tower(vision_tower or config["mm_vision_tower"], state)
+    tower_ref = vision_tower or config["mm_vision_tower"]
+    if not vision_tower and not Path(tower_ref).is_absolute() and (src / tower_ref).is_dir():
+        tower_ref = str(src / tower_ref)  # a relative mm_vision_tower: the export's own vision_tower/
+    tower, image_processor = load_tower(tower_ref, state)
     if config.get("mm_hidden_size", tower.config.hidden_size) != tower.config.hidden_size:
         raise UserError(f"mm_hidden_size {config['mm_hidden_size']} != the vision tower's width {tower.config.hidden_size}")
     language_model = language_model_from(config, state)
@@ -201,14 +214,85 @@ def original_projector_state(model: Any) -> dict[str, Any]:
             "model.mm_projector.2.weight": l2.weight.detach().clone(), "model.mm_projector.2.bias": l2.bias.detach().clone()}
 
 
-def export_original(mllm: str | Path, out: str | Path, *, full: bool = False) -> Path:
-    """Write ``mm_projector.bin``, ``vision_tower/`` and ``llava_config.json`` (+ the whole checkpoint with ``full``)."""
+LLAVA_FIXED_FIELDS = {  # what LLaVA-1.5's builder and llava_arch read besides the per-model mm_* fields
+    "mm_patch_merge_type": "flat",  # llava_arch: flat concatenation of the image features
+    "image_aspect_ratio": "square",  # mm_utils.process_images: the CLIP processor as is (resize + center crop), as openeyes trains
+    "mm_use_im_start_end": False,  # no <im_start>/<im_end> around the image
+    "mm_use_im_patch_token": False,  # builder: True when absent would add <im_patch> and resize the embeddings
+    "use_mm_proj": True,
+    "tune_mm_mlp_adapter": False,
+    "freeze_mm_mlp_adapter": False,
+    "image_grid_pinpoints": None,
+    "tokenizer_padding_side": "right",  # llava_arch pads its multimodal batches on this side
+}
+TOWER_DIR = "vision_tower"
+
+
+def llava_fields(model: Any, vision_tower_ref: str) -> dict[str, Any]:
+    """The ``mm_*`` fields (and their fixed companions) of a ``LlavaConfig`` (``model_type`` ``llava_llama``)."""
+    from openeyes.integrations.llava.assemble import projector_name
+
+    config = model.config
+    return {
+        "mm_vision_tower": vision_tower_ref,
+        "mm_projector_type": projector_name(config),
+        "mm_vision_select_layer": int(config.vision_feature_layer),
+        "mm_vision_select_feature": FEATURE_OF_STRATEGY[config.vision_feature_select_strategy],
+        "mm_hidden_size": int(config.vision_config.hidden_size),
+        "tokenizer_model_max_length": int(config.text_config.max_position_embeddings),
+        **LLAVA_FIXED_FIELDS,
+    }
+
+
+def llama_fields(text_config: Any, dtype: str) -> dict[str, Any]:
+    """The LM's config as transformers 4.x's ``LlamaConfig`` reads it (``rope_theta``, ``torch_dtype``)."""
+    fields = {key: value for key, value in text_config.to_dict().items() if key not in ("dtype", "_name_or_path")}
+    rope = fields.pop("rope_parameters", None) or {}
+    fields["rope_theta"] = float(rope.get("rope_theta", fields.get("rope_theta", 10000.0)))
+    if rope.get("rope_type", "default") != "default":
+        fields["rope_scaling"] = rope
+    fields["torch_dtype"] = dtype
+    return fields
+
+
+def write_tower(model: Any, image_processor: Any, tower_dir: Path, dtype: str) -> None:
+    """``CLIPVisionModel`` directory LLaVA's ``CLIPVisionTower`` loads: config, ``vision_model.*`` weights, processor."""
+    import torch
+    from safetensors.torch import save_file
+
+    from openeyes.artifacts import write_json_atomic
+    from openeyes.integrations.llava.portable import image_processor_config, tower_keys
+
+    tower = model.model.vision_tower
+    tower_dir.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().to(getattr(torch, dtype)).contiguous() for key, value in tower_keys(tower.state_dict()).items()}
+    save_file(state, str(tower_dir / "model.safetensors"), metadata={"format": "pt"})
+    config = {key: value for key, value in tower.config.to_dict().items() if key not in ("dtype",)}
+    write_json_atomic(tower_dir / "config.json", {**config, "architectures": ["CLIPVisionModel"],
+                                                  "model_type": "clip_vision_model", "torch_dtype": dtype})
+    processor = image_processor_config(image_processor)
+    processor.pop("processor_class", None)
+    write_json_atomic(tower_dir / "preprocessor_config.json", processor)
+
+
+def export_original(mllm: str | Path, out: str | Path, *, full: bool = False, vision_tower_ref: str = TOWER_DIR,
+                    dtype: str | None = None) -> Path:
+    """Write ``config.json``, ``mm_projector.bin`` and ``vision_tower/`` (+ the whole checkpoint with ``full``).
+
+    ``config.json`` is a ``LlavaConfig`` (``llava_llama``): the LM's fields plus the ``mm_*`` ones,
+    so LLaVA's ``load_pretrained_model(out, model_base=LM)`` reads it for a stage-1 projector and
+    ``load_pretrained_model(out, None)`` loads the full checkpoint. ``mm_vision_tower`` is
+    ``vision_tower_ref`` (default the relative ``vision_tower``, which LLaVA resolves from its
+    working directory; pass a hub id or the deployed absolute path instead).
+    """
     import torch
 
     from openeyes.artifacts import write_json_atomic
-    from openeyes.integrations.llava.assemble import projector_name
+    from openeyes.integrations.llava.portable import resolve_dtype
     from openeyes.mllm.loading import load_mllm
+    from openeyes.zoo_registry import resolve
 
+    dtype = resolve_dtype(dtype, Path(resolve(str(mllm))))
     model, processor, card = load_mllm(mllm)
     config = model.config
     if config.vision_config.model_type != "clip_vision_model":
@@ -216,43 +300,39 @@ def export_original(mllm: str | Path, out: str | Path, *, full: bool = False) ->
                         f"{config.vision_config.model_type!r}")
     if isinstance(config.vision_feature_layer, (list, tuple)):
         raise UserError("the original LLaVA code base reads one vision layer; this MLLM uses several")
+    if config.text_config.model_type != "llama":
+        raise UserError(f"LLaVA's LlavaLlamaForCausalLM needs a Llama LM, this one is {config.text_config.model_type!r}")
+    if Path(vision_tower_ref).is_absolute():
+        raise UserError("--mm-vision-tower must be relative or a hub id (an absolute path only holds on this machine)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.save(original_projector_state(model), out / PROJECTOR_FILE)
-    tower_dir = out / "vision_tower"
-    model.model.vision_tower.save_pretrained(tower_dir)
-    processor.image_processor.save_pretrained(tower_dir)  # preprocessor_config.json, read by CLIPImageProcessor
-    fragment = {
-        "mm_vision_tower": str(tower_dir.resolve()),
-        "mm_projector_type": projector_name(config),
-        "mm_vision_select_layer": int(config.vision_feature_layer),
-        "mm_vision_select_feature": FEATURE_OF_STRATEGY[config.vision_feature_select_strategy],
-        "mm_hidden_size": int(config.vision_config.hidden_size),
-        "hidden_size": int(config.text_config.hidden_size),
-        "mm_use_im_start_end": False,
-        "mm_use_im_patch_token": False,
-    }
-    write_json_atomic(out / "llava_config.json", fragment)
+    torch.save({key: value.to(getattr(torch, dtype)) for key, value in original_projector_state(model).items()},
+               out / PROJECTOR_FILE)
+    write_tower(model, processor.image_processor, out / TOWER_DIR, dtype)
+    fields = llava_fields(model, vision_tower_ref)
+    write_json_atomic(out / "config.json", {**llama_fields(config.text_config, dtype), **fields,
+                                            "architectures": ["LlavaLlamaForCausalLM"], "model_type": "llava_llama"})
     if full:
-        write_full_checkpoint(model, processor, out, fragment)
+        write_full_checkpoint(model, processor, out, dtype)
     return out
 
 
-def write_full_checkpoint(model: Any, processor: Any, out: Path, fragment: dict) -> None:
-    """The whole model as a ``LlavaLlamaForCausalLM`` checkpoint (Llama keys + mm_projector + vision tower)."""
+def write_full_checkpoint(model: Any, processor: Any, out: Path, dtype: str) -> None:
+    """The whole model as a ``LlavaLlamaForCausalLM`` checkpoint (Llama keys + mm_projector + vision tower) + tokenizer."""
+    import torch
     from safetensors.torch import save_file
 
-    from openeyes.artifacts import write_json_atomic
+    from openeyes.integrations.llava.portable import tokenizer_config, tower_keys
 
-    text = model.config.text_config
-    if text.model_type != "llama":
-        raise UserError(f"a full original-LLaVA checkpoint needs a Llama LM, this one is {text.model_type!r}")
     state = {f"model.{key}": value for key, value in model.model.language_model.state_dict().items()}
     state["lm_head.weight"] = model.lm_head.weight
     state.update(original_projector_state(model))
     state.update({f"model.vision_tower.vision_tower.{key}": value
-                  for key, value in model.model.vision_tower.state_dict().items()})
-    save_file({key: value.detach().contiguous().clone() for key, value in state.items()}, str(out / "model.safetensors"))
-    config = {**text.to_dict(), **fragment, "architectures": ["LlavaLlamaForCausalLM"], "model_type": "llava_llama"}
-    write_json_atomic(out / "config.json", config)
+                  for key, value in tower_keys(model.model.vision_tower.state_dict()).items()})
+    save_file({key: value.detach().to(getattr(torch, dtype)).contiguous().clone() for key, value in state.items()},
+              str(out / "model.safetensors"), metadata={"format": "pt"})
     processor.tokenizer.save_pretrained(out)
+    settings = tokenizer_config(processor.tokenizer, None)
+    settings["padding_side"] = "right"  # LLaVA's own batches pad on the right
+    (out / "tokenizer_config.json").write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    (out / "chat_template.jinja").unlink(missing_ok=True)  # LLaVA builds its prompts with its conversation templates

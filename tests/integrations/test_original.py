@@ -58,3 +58,34 @@ def test_import_refuses_missing_image_processor_config(mllm_dir, tmp_path, capsy
     (orig / "vision_tower" / "preprocessor_config.json").unlink()
     assert main(["integrate", "import-original", "--src", str(orig), "--out", str(tmp_path / "b")]) == 2
     assert "preprocessor_config.json" in capsys.readouterr().err
+
+
+def test_export_original_follows_llava_builder_conventions_field_by_field(mllm_dir, tmp_path):
+    """What LLaVA's builder, llava_arch and CLIPVisionTower read (haotian-liu/LLaVA), checked field by field."""
+    from safetensors import safe_open
+    from transformers import CLIPImageProcessor, CLIPVisionModel
+
+    from openeyes.complete_load import load_complete
+
+    orig = tmp_path / "llava-orig"
+    assert main(["integrate", "export-original", "--mllm", mllm_dir, "--out", str(orig), "--full"]) == 0
+    assert not (orig / "llava_config.json").exists()
+    config = json.loads((orig / "config.json").read_text())
+    assert config["model_type"] == "llava_llama" and config["architectures"] == ["LlavaLlamaForCausalLM"]
+    assert config["mm_vision_tower"] == "vision_tower" and (orig / config["mm_vision_tower"]).is_dir()  # relative
+    assert (config["mm_vision_select_layer"], config["mm_vision_select_feature"], config["mm_projector_type"]) == \
+        (-2, "patch", "mlp2x_gelu")
+    assert config["mm_hidden_size"] == 64 and config["hidden_size"] == 64  # tower width, LM width
+    assert config["image_aspect_ratio"] == "square" and config["mm_patch_merge_type"] == "flat"
+    assert config["mm_use_im_start_end"] is False and config["mm_use_im_patch_token"] is False
+    assert config["tokenizer_model_max_length"] == config["max_position_embeddings"]
+    assert "rope_theta" in config and config["torch_dtype"] == "float32"
+    with safe_open(str(orig / "vision_tower" / "model.safetensors"), framework="pt") as handle:
+        assert all(key.startswith("vision_model.") for key in handle.keys())  # CLIPVisionModel's 4.x keys
+    load_complete(CLIPVisionModel, str(orig / "vision_tower"))  # no missing/unexpected key
+    CLIPImageProcessor.from_pretrained(str(orig / "vision_tower"))
+    with safe_open(str(orig / "model.safetensors"), framework="pt") as handle:
+        keys = set(handle.keys())
+    assert "model.mm_projector.0.weight" in keys and "lm_head.weight" in keys
+    assert all(k.startswith("model.vision_tower.vision_tower.vision_model.") for k in keys if "vision_tower" in k)
+    assert json.loads((orig / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
