@@ -17,7 +17,8 @@ def eval_group() -> None:
     """Evaluate encoders and MLLMs exactly as the reference implementations do."""
 
 
-ENCODER_BENCHES = "mmvp_vlm | zeroshot | retrieval | clustering | linear_probe | affinity | naturalbench_retrieval | all"
+ENCODER_BENCHES = ("mmvp_vlm | zeroshot | retrieval | clustering | linear_probe | affinity | naturalbench_retrieval, "
+                   "a comma-separated list of them, or all (every one whose data is there)")
 
 
 @app.command("encoder")
@@ -37,14 +38,17 @@ def encoder_command(
     from openeyes.eval_mllm.encoder.runner import check_bench, evaluate_to_artifacts
 
     check_bench(bench)
+    skipped: dict[str, str] = {}
     payloads = evaluate_to_artifacts(
-        encoder, bench, data, out, device=device,
+        encoder, bench, data, out, device=device, skipped=skipped,
         batch_size=batch_size, seed=seed, split=split, probe_layer=probe_layer,
     )
     for name, payload in payloads.items():
         value = payload["metrics"].get(payload["headline"])
         shown = "n/a" if value is None else f"{value:.4f}"
         typer.echo(f"{name}: {payload['headline']} = {shown}")
+    for name, reason in skipped.items():
+        typer.echo(f"{name}: not run: {reason}", err=True)
     typer.echo(f"results written to {out}")
 
 
@@ -85,7 +89,8 @@ def echo_grader(payload: dict) -> None:
 @app.command("score")
 def score_command(
     bench: str = typer.Option(..., "--bench", help=f"Benchmark: {MLLM_BENCHES}."),
-    data: Path = typer.Option(..., "--data", help="The benchmark's folder (or table file) in its real layout."),
+    data: Path = typer.Option(..., "--data", help="The benchmark's folder (or table file) in its real layout, "
+                                                   "or a root holding <bench>/ folders (a world export)."),
     predictions: Path = typer.Option(..., "--predictions", help='JSONL lines {"id": <item id>, "output": "<model text>"}.'),
     protocol: str = typer.Option(None, "--protocol", help="Reference protocol (default: the benchmark's own)."),
     split: str = typer.Option(None, "--split", help="POPE: random|popular|adversarial|all; CV-Bench: 2D|3D|all; HF split."),
@@ -102,16 +107,22 @@ def score_command(
     from openeyes.eval_mllm.mllm.grader import CACHE_FILE, build_grader
     from openeyes.eval_mllm.mllm.registry import as_benchmark_result, benchmark, score_predictions
     from openeyes.eval_mllm.results import json_safe, model_record, write_results
-    from openeyes.eval_mllm.runner import check_grader
+    from openeyes.errors import UserError
+    from openeyes.eval_mllm.runner import bench_names, check_grader, plan
 
-    module = benchmark(bench)
+    names = bench_names(bench)
+    if names is None or len(names) != 1:
+        raise UserError("eval score reads one benchmark's predictions file: give one --bench name "
+                        "(run it once per benchmark)")
+    (name, data), = plan(names[0], data).items()   # a world-export root -> its <bench>/ folder
+    module = benchmark(name)
     config = grader_config(grader, grader_model, grader_key_env, grader_cache)
     check_grader(config, [module.NAME], protocol)
     default_cache = (out / CACHE_FILE) if out is not None else predictions.with_name(predictions.stem + ".grader_judgments.jsonl")
     judge = build_grader(config, default_cache)
     options = {"swap_gold": swap_gold} if module.NAME == "mmvp" else {}
     try:
-        scored = score_predictions(bench, data, predictions, protocol=protocol, split=split, grader=judge, **options)
+        scored = score_predictions(name, data, predictions, protocol=protocol, split=split, grader=judge, **options)
     finally:
         if judge is not None:
             judge.close()
@@ -126,12 +137,14 @@ def score_command(
 @app.command("mllm")
 def mllm_command(
     model: str = typer.Option(..., "--model", help="MLLM directory/artifact, zoo:NAME, or an http(s):// OpenAI-compatible endpoint."),
-    bench: str = typer.Option(..., "--bench", help=f"Benchmark: {MLLM_BENCHES} | all (every one under a world-export root)."),
+    bench: str = typer.Option(..., "--bench", help=f"Benchmark: {MLLM_BENCHES}, a comma-separated list of them, "
+                                                     "or all (every one under a world-export root)."),
     data: Path = typer.Option(..., "--data", help="The benchmark's folder, or a root holding <bench>/ folders."),
     out: Path = typer.Option(..., "--out", help="Results artifact folder (all: one sub-folder per benchmark)."),
     protocol: str = typer.Option(None, "--protocol", help="Reference protocol (default: the benchmark's own)."),
     split: str = typer.Option(None, "--split", help="POPE: random|popular|adversarial|all; CV-Bench: 2D|3D|all; HF split."),
-    limit: int = typer.Option(None, "--limit", help="Only the first N items of each benchmark."),
+    limit: int = typer.Option(None, "--limit", help="About N items of each benchmark, taken in order over every "
+                                                     "split/source in turn and in whole pairs/groups."),
     batch_size: int = typer.Option(8, "--batch-size", help="Requests per generate call (HTTP: requests in flight)."),
     max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Cap on the protocol's generation budget."),
     model_name: str = typer.Option(None, "--model-name", help="HTTP endpoint: the served model name (default: the first of /v1/models)."),
@@ -167,7 +180,7 @@ def lm_eval_command(
     tasks: str = typer.Option(..., "--tasks", help="Comma-separated: openeyes_mmvp, openeyes_pope, openeyes_cv_bench, openeyes_naturalbench (or all)."),
     data: Path = typer.Option(..., "--data", help="A root holding <bench>/ folders (a world export), or one benchmark's folder."),
     out: Path = typer.Option(..., "--out", help="Folder for lm-eval's results and one results artifact per task."),
-    limit: int = typer.Option(None, "--limit", help="Only the first N documents of each task."),
+    limit: int = typer.Option(None, "--limit", help="About N documents of each task, the items `eval mllm --limit N` takes."),
     protocol: str = typer.Option(None, "--protocol", help="Reference protocol for every task (default: each benchmark's own)."),
     split: str = typer.Option(None, "--split", help="POPE / CV-Bench split, as for `eval mllm`."),
     batch_size: int = typer.Option(8, "--batch-size", help="Requests per generate call."),
@@ -198,3 +211,6 @@ def compare_command(
 
     summary = compare(runs, out)
     typer.echo(markdown_table(summary), nl=False)
+    plots = sorted(path.name for path in Path(out).glob("*.png"))
+    typer.echo(f"comparison written to {out}: comparison.md, comparison.json"
+               + (f", {len(plots)} plot{'s' if len(plots) != 1 else ''} ({', '.join(plots)})" if plots else ""))

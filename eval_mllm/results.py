@@ -248,16 +248,21 @@ def read_results(directory: str | Path) -> dict[str, Any]:
     return payload
 
 
-def write_summary(out_dir: str | Path, payloads: dict[str, dict[str, Any]]) -> Path:
-    """summary.json + summary.md over several results artifacts (one per benchmark)."""
+def write_summary(out_dir: str | Path, payloads: dict[str, dict[str, Any]],
+                  skipped: dict[str, str] | None = None) -> Path:
+    """summary.json + summary.md over several results artifacts (one per benchmark); benchmarks
+    that could not run appear with their reason (``skipped``: name -> reason)."""
     directory = Path(out_dir)
-    summary = {
+    summary: dict[str, dict[str, Any]] = {
         name: {"headline": p["headline"], "value": p["metrics"].get(p["headline"]),
                "metrics": p["metrics"], "artifact": name}
         for name, p in payloads.items()
     }
+    for name, reason in (skipped or {}).items():
+        summary[name] = {"headline": None, "value": None, "skipped": reason}
     write_json_atomic(directory / "summary.json", json_safe(summary))
-    rows = [[name, s["headline"], s["value"]] for name, s in summary.items()]
+    rows = [[name, s["headline"] or "not run", s["value"] if "skipped" not in s else s["skipped"]]
+            for name, s in summary.items()]
     text = "# Summary\n\n" + markdown_table(["benchmark", "headline", "value"], rows) + "\n"
     (directory / "summary.md").write_text(text, encoding="utf-8")
     return directory / "summary.json"

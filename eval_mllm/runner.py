@@ -28,9 +28,10 @@ from openeyes.errors import UserError
 from openeyes.eval_mllm.mllm.prediction_log import MAIN_FILE, append_records, consolidate, part_path, read_log
 from openeyes.eval_mllm.mllm.predictions import id_key
 from openeyes.eval_mllm.mllm.processes import Processes, join_processes
-from openeyes.eval_mllm.mllm.registry import BENCHMARKS, as_benchmark_result, benchmark
+from openeyes.eval_mllm.bench_list import parse_benches
+from openeyes.eval_mllm.mllm.registry import ALIASES, BENCHMARKS, as_benchmark_result, benchmark
+from openeyes.eval_mllm.mllm.sampling import spread
 
-ALL = "all"
 FOLDER_ALIASES = {"cv_bench": ("cv_bench", "cv-bench", "CV-Bench"), "mmvp": ("mmvp", "MMVP"),
                   "pope": ("pope", "POPE"), "naturalbench": ("naturalbench", "NaturalBench")}
 
@@ -41,7 +42,7 @@ class MLLMEvalOptions:
 
     protocol: str | None = None          # reference protocol (None: the benchmark's default)
     split: str | None = None             # POPE random|popular|adversarial|all; CV-Bench 2D|3D|all
-    limit: int | None = None             # evaluate only the first N items (in the benchmark's order)
+    limit: int | None = None             # about N items per benchmark: whole pairs/groups over every split/source (sampling.spread)
     batch_size: int = 8                  # requests per generate call (HTTP: requests in flight)
     max_new_tokens: int | None = None    # cap on the protocol's generation budget
     seed: int = 0                        # seeds sampling protocols (MMVP original)
@@ -68,15 +69,32 @@ def bench_folder(name: str, root: Path) -> Path | None:
     return None
 
 
+def bench_names(bench: str) -> list[str] | None:
+    """The MLLM benchmarks ``bench`` names (one, a comma-separated list); None for ``all``."""
+    return parse_benches(bench, tuple(BENCHMARKS), "MLLM", lambda name: ALIASES.get(name.lower(), name.lower()))
+
+
+def is_several(bench: str) -> bool:
+    """Whether ``bench`` asks for more than one benchmark (``all`` or a list): one folder each."""
+    names = bench_names(bench)
+    return names is None or len(names) > 1
+
+
 def plan(bench: str, data: str | Path) -> dict[str, Path]:
     """Benchmark name -> its data. One benchmark: ``data/<bench>`` if there, else ``data`` itself;
-    ``all``: every benchmark with a folder under ``data``."""
+    a list: ``data/<bench>`` for each; ``all``: every benchmark with a folder under ``data``."""
     root = Path(data)
     if not root.exists():
         raise UserError(f"data {root} does not exist")
-    if bench != ALL:
-        name = benchmark(bench).NAME
+    names = bench_names(bench)
+    if names is not None and len(names) == 1:
+        name = names[0]
         return {name: bench_folder(name, root) if root.is_dir() and bench_folder(name, root) else root}
+    if names is not None:
+        missing = [name for name in names if not root.is_dir() or bench_folder(name, root) is None]
+        if missing:
+            raise UserError(f"no {', '.join(missing)} folder under {root} (a list of benchmarks reads <data>/<bench>/)")
+        return {name: bench_folder(name, root) for name in names}
     found = {name: bench_folder(name, root) for name in BENCHMARKS}
     present = {name: path for name, path in found.items() if path is not None}
     if not present:
@@ -146,7 +164,7 @@ def generate_into(mllm: Any, module: Any, items: Sequence[Any], protocol: str, t
 def load_items(module: Any, data: Path, options: MLLMEvalOptions) -> list[Any]:
     load_options = {"swap_gold": options.swap_gold} if module.NAME == "mmvp" else {}
     items = module.load(data, split=options.split, **load_options)
-    return items[: options.limit] if options.limit else items
+    return spread(items, options.limit, module.limit_key) if options.limit else items
 
 
 def artifact_predictions(scored: list[dict[str, Any]], extra: dict[str, str]) -> list[dict[str, Any]]:
@@ -243,11 +261,11 @@ def evaluate_mllm(spec: str, bench: str, data: str | Path, out: str | Path, opti
         out = Path(out)
         payloads = {}
         for name, folder in targets.items():
-            destination = out if bench != ALL else out / name
+            destination = out / name if is_several(bench) else out
             payload = run_benchmark(mllm, name, folder, destination, options, processes, model)
             if payload is not None:
                 payloads[name] = payload
-        if bench == ALL and processes.is_main:
+        if is_several(bench) and processes.is_main:
             write_summary(out, payloads)
         return payloads
     finally:

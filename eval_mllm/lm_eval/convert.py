@@ -1,7 +1,7 @@
 """Benchmark data in its real layout -> the flat JSONL the ``openeyes_*`` lm-eval tasks read.
 
-One line per item, in the benchmark's own order (so lm-eval's ``--limit N`` takes the same
-items as ``openeyes eval mllm --limit N``)::
+One line per item, in the benchmark's own order; with ``limit`` only the items ``openeyes eval
+mllm --limit N`` takes (``sampling.spread``: every split/source, whole pairs/groups)::
 
     {"id": "random:1", "prompt": "<protocol prompt>", "image": ["/abs/path.jpg"], "gold": "yes",
      "bench": "pope", "protocol": "pope", "data": "/abs/data", "split": "", "swap_gold": false,
@@ -18,6 +18,7 @@ from typing import Any
 
 from openeyes.eval_mllm.mllm.predictions import id_key
 from openeyes.eval_mllm.mllm.registry import benchmark
+from openeyes.eval_mllm.mllm.sampling import spread
 
 GOLD_FIELDS = {"mmvp": "answer", "pope": "label", "cv_bench": "answer", "naturalbench": "gold"}
 
@@ -32,13 +33,16 @@ def metric_names(module: Any, items: list[Any], protocol: str) -> list[str]:
 
 
 def convert_benchmark(bench: str, data: str | Path, out_dir: str | Path, *, protocol: str | None = None,
-                      split: str | None = None, swap_gold: bool = False) -> Path:
-    """Write ``<out_dir>/<bench>.jsonl`` for ``bench`` loaded from ``data``; its path."""
+                      split: str | None = None, swap_gold: bool = False, limit: int | None = None) -> Path:
+    """Write ``<out_dir>/<bench>.jsonl`` for ``bench`` loaded from ``data`` (``limit``: the
+    ``--limit`` selection only); its path."""
     module = benchmark(bench)
     chosen = module.get_protocol(protocol).name
     data = Path(data).resolve()
     items = module.load(data, split=split, **load_options(module.NAME, swap_gold))
     metrics = metric_names(module, items, chosen)
+    if limit:
+        items = spread(items, limit, module.limit_key)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{module.NAME}.jsonl"

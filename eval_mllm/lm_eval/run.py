@@ -28,7 +28,7 @@ RESULTS_FILE = "lm_eval_results.json"
 
 @dataclass
 class LMEvalOptions:
-    limit: int | None = None             # first N documents of each task
+    limit: int | None = None             # about N documents per task, chosen as `eval mllm --limit N` does
     protocol: str | None = None          # reference protocol (None: each benchmark's default)
     split: str | None = None             # POPE / CV-Bench split
     batch_size: int = 8                  # requests per generate call
@@ -129,13 +129,14 @@ def run_lm_eval(spec: str, tasks: list[str], data: str | Path, out: str | Path, 
         for task in names:
             module = benchmark(TASKS[task])
             data_file = convert_benchmark(TASKS[task], folders[task], scratch, protocol=protocols[task].name,
-                                          split=options.split, swap_gold=options.swap_gold)
+                                          split=options.split, swap_gold=options.swap_gold, limit=options.limit)
             items = module.load(folders[task], split=options.split, **load_options(module.NAME, options.swap_gold))
             metrics = metric_names(module, items[:1], protocols[task].name)
             configs.append(task_config(manager, task, data_file, scratch / "hf-datasets", protocols[task], metrics, options))
         model = OpenEyesLM(spec, mllm=mllm, batch_size=options.batch_size, device=options.device,
                            model_name=options.model_name, api_key=options.api_key, max_new_tokens=options.max_new_tokens)
-        results = simple_evaluate(model=model, tasks=configs, task_manager=manager, limit=options.limit,
+        # --limit is applied by the converter (the same items as `eval mllm --limit`), not by lm-eval
+        results = simple_evaluate(model=model, tasks=configs, task_manager=manager, limit=None,
                                   bootstrap_iters=0, log_samples=True, random_seed=options.seed,
                                   numpy_random_seed=options.seed, torch_random_seed=options.seed,
                                   fewshot_random_seed=options.seed)

@@ -186,6 +186,11 @@ PROTOCOLS: dict[str, Protocol] = {
 DEFAULT_PROTOCOL = "cambrian"
 
 
+def limit_key(item: CVBenchItem) -> tuple[str, Any]:
+    """``--limit``: every source in turn (the headline needs ADE20K, COCO and Omni3D)."""
+    return item.source, item.id
+
+
 def get_protocol(name: str | None) -> Protocol:
     return pick_protocol(PROTOCOLS, name, DEFAULT_PROTOCOL, NAME)
 

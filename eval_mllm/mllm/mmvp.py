@@ -298,6 +298,11 @@ PROTOCOLS: dict[str, Protocol] = {
 DEFAULT_PROTOCOL = "lmms-eval"
 
 
+def limit_key(item: MMVPItem) -> tuple[str, int]:
+    """``--limit``: whole pairs (pair accuracy counts complete pairs only); one stratum."""
+    return "", item.pair
+
+
 def get_protocol(name: str | None) -> Protocol:
     return pick_protocol(PROTOCOLS, name, DEFAULT_PROTOCOL, NAME)
 

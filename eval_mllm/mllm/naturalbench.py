@@ -181,6 +181,11 @@ PROTOCOLS: dict[str, Protocol] = {
 DEFAULT_PROTOCOL = "reference"
 
 
+def limit_key(item: NaturalBenchItem) -> tuple[str, int]:
+    """``--limit``: whole groups of 4 (the group metrics need all four), every source in turn."""
+    return item.source or "", item.group
+
+
 def get_protocol(name: str | None) -> Protocol:
     return pick_protocol(PROTOCOLS, name, DEFAULT_PROTOCOL, NAME)
 

@@ -188,6 +188,11 @@ PROTOCOLS: dict[str, Protocol] = {
 DEFAULT_PROTOCOL = "pope"
 
 
+def limit_key(item: POPEItem) -> tuple[str, str]:
+    """``--limit``: every split in turn (the headline averages over splits)."""
+    return item.split, item.id
+
+
 def get_protocol(name: str | None) -> Protocol:
     return pick_protocol(PROTOCOLS, name, DEFAULT_PROTOCOL, NAME)
 

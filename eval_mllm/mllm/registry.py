@@ -1,7 +1,8 @@
 """The MLLM benchmark registry and scoring from a predictions file alone.
 
 ``BENCHMARKS`` maps a name to its module; every module offers ``load``, ``build_prompt``,
-``parse``, ``score``, ``PROTOCOLS`` and ``DEFAULT_PROTOCOL``.
+``parse``, ``score``, ``limit_key`` (``--limit``'s strata and units), ``PROTOCOLS`` and
+``DEFAULT_PROTOCOL``.
 """
 from __future__ import annotations
 

@@ -37,7 +37,9 @@ def test_cli_writes_markdown_json_and_png_plots(tmp_path, capsys):
     assert main(["eval", "compare", f"base={tmp_path / 'base'}", f"saco={tmp_path / 'saco'}", "--out", str(out)]) == 0
     table = (out / "comparison.md").read_text()
     assert "| base (n=1) | 0.250 | 0.250 |" in table and "| saco (n=1) | 0.500 | 0.500 |" in table
-    assert "![pope](pope.png)" in table and "| saco (n=1) | 0.500 | 0.500 |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "![pope](pope.png)" in table and "| saco (n=1) | 0.500 | 0.500 |" in printed
+    assert f"comparison written to {out}: comparison.md, comparison.json, 2 plots (mmvp.png, pope.png)" in printed
     assert json.loads((out / "comparison.json").read_text())["cells"]["saco"]["pope/mean_f1"]["mean"] == 0.5
     plots = sorted(out.glob("*.png"))
     assert [p.name for p in plots] == ["mmvp.png", "pope.png"]

@@ -140,3 +140,44 @@ def test_training_mode_is_restored(tiny_encoder, export_root):
         assert tiny_encoder.training
     finally:
         tiny_encoder.eval()
+
+
+def test_all_writes_what_can_run_and_reports_the_rest(encoder_artifact, tmp_path, capsys):
+    """A world too small for the linear probe's cross-validation no longer aborts everything."""
+    root = tmp_path / "small"
+    write_mmvp_vlm(root / "mmvp_vlm")
+    write_imagefolder(root / "classification", per_class=1)   # no class with 2 items: no 5-fold probe
+    out = tmp_path / "out"
+    code = main(["eval", "encoder", "--encoder", str(encoder_artifact), "--bench", "all", "--data", str(root),
+                 "--out", str(out), "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    reported = {line.split(":")[0]: line for line in captured.err.strip().splitlines()}
+    assert "not run:" in reported["linear_probe"] and "class with at least 2 items" in reported["linear_probe"]
+    assert "no retrieval data found" in reported["retrieval"]
+    assert {"mmvp_vlm", "zeroshot"} <= {p.name for p in out.iterdir()} and not (out / "linear_probe").exists()
+    assert f"results written to {out}" in captured.out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["linear_probe"]["value"] is None and "class with at least 2 items" in summary["linear_probe"]["skipped"]
+    assert summary["mmvp_vlm"]["value"] is not None
+
+
+def test_a_single_benchmark_that_cannot_run_is_still_an_error(encoder_artifact, tmp_path, capsys):
+    write_imagefolder(tmp_path / "small" / "classification", per_class=1)
+    code = main(["eval", "encoder", "--encoder", str(encoder_artifact), "--bench", "linear_probe",
+                 "--data", str(tmp_path / "small"), "--out", str(tmp_path / "o"), "--device", "cpu"])
+    assert code == 2 and "class with at least 2 items" in capsys.readouterr().err
+
+
+def test_bench_accepts_a_comma_separated_list(encoder_artifact, export_root, tmp_path, capsys):
+    out = tmp_path / "two"
+    code = main(["eval", "encoder", "--encoder", str(encoder_artifact), "--bench", "mmvp_vlm, zeroshot,mmvp_vlm",
+                 "--data", str(export_root), "--out", str(out), "--device", "cpu"])
+    first = capsys.readouterr()
+    assert code == 0, first.err
+    assert {p.name for p in out.iterdir()} == {"mmvp_vlm", "zeroshot", "summary.json", "summary.md"}
+    assert read_results(out / "zeroshot")["benchmark"] == "zeroshot"
+    code = main(["eval", "encoder", "--encoder", "never-loaded", "--bench", "zeroshot,nope",
+                 "--data", str(export_root), "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown encoder benchmark 'nope'" in err and err.count("\n") == 1

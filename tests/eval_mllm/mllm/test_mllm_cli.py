@@ -94,6 +94,22 @@ def test_split_option_and_results_artifact(world, tmp_path):
     assert saved["benchmark"] == "cv_bench" and saved["metrics"]["3d"] == result["metrics"]["3d"]
 
 
+def test_score_takes_the_world_root_like_eval_mllm(world, tmp_path):
+    items = pope.load(world / "pope")
+    predictions = write_predictions(tmp_path / "p.jsonl", {i.id: i.label.capitalize() for i in items})
+    done = run_score("--bench", "pope", "--data", str(world), "--predictions", str(predictions))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["data"]["path"] == str(world / "pope") and result["metrics"]["accuracy"] == 1.0
+
+
+def test_score_reads_one_benchmark(world, tmp_path):
+    predictions = write_predictions(tmp_path / "p.jsonl", {1: "A"})
+    done = run_score("--bench", "pope,mmvp", "--data", str(world), "--predictions", str(predictions))
+    assert done.returncode == 2 and "one --bench name" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stdout == ""
+
+
 @pytest.mark.parametrize("case, message", [
     ("unknown_id", "line 2: id '99999' is not an item"),
     ("bad_json", "line 1: not valid JSON"),

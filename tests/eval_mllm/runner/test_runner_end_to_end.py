@@ -4,6 +4,7 @@ import json
 import pytest
 
 from openeyes.cli import main
+from openeyes.eval_mllm.mllm.sampling import spread
 
 BENCHES = ("mmvp", "pope", "cv_bench", "naturalbench")
 LIMIT = 8
@@ -40,7 +41,7 @@ def test_all_writes_one_artifact_per_benchmark(all_run, world_root):
         assert results["options"]["generation"]["used"]["max_new_tokens"] == 4
         assert results["options"]["generation"]["used"]["temperature"] == 0.0
         predictions = _lines(folder / "predictions.jsonl")
-        expected_ids = [str(item.id) for item in module.load(world_root / name)[:LIMIT]]
+        expected_ids = [str(item.id) for item in spread(module.load(world_root / name), LIMIT, module.limit_key)]
         assert [str(p["id"]) for p in predictions] == expected_ids
         assert all(isinstance(p["output"], str) for p in predictions)
 

@@ -120,7 +120,9 @@ def test_runner_through_the_endpoint(server, world_root, tmp_path):
                  "--bench", "pope", "--data", str(world_root), "--limit", "12", "--no-progress",
                  "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
-    gold = [item.label for item in pope.load(world_root / "pope")[:12]]
+    from openeyes.eval_mllm.mllm.sampling import spread
+
+    gold = [item.label for item in spread(pope.load(world_root / "pope"), 12, pope.limit_key)]
     assert results["metrics"]["yes_ratio"] == 1.0
     assert results["metrics"]["accuracy"] == gold.count("yes") / 12
     assert len(server.seen) == 12 and {b["max_tokens"] for b in server.seen} == {128}
