@@ -39,7 +39,7 @@ def _single(index: int):
 # (classification index, other labels offered besides the true class, question noun)
 SPECS = (
     (5, ("blue square", "red circle", "green star"), "circle"),  # blue circle: "Is there a circle" -> Yes
-    (28, ("yellow star", "green heart", "blue circle"), "heart"),  # green star: "Is there a heart" -> No
+    (28, ("yellow star", "green heart", "blue circle"), "circle"),  # green star: "Is there a circle" -> No
     (34, ("red heart", "orange square", "purple moon"), "heart"),  # orange heart -> Yes
     (81, ("dark red ring", "yellow moon", "cyan cross"), "square"),  # dark red moon -> No
 )
