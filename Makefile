@@ -24,13 +24,15 @@ browser:
 
 # torch==2.13.0 first: here that is the local CPU build (a CUDA machine gets its CUDA build);
 # torchvision 0.28.0 (the only release pinning torch 2.13.0) with --no-deps so that it cannot
-# drag in another torch. openeyes itself makes the CUDA-only torchvision importable on CPU.
+# drag in another torch. openeyes makes the CUDA-only torchvision importable on CPU (on import, and
+# through a .pth start-up hook for code that never imports openeyes, e.g. a model card's snippet).
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet --no-deps torchvision==0.28.0
 	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/python -c "from openeyes._torchvision_compat import install_startup_hook as h; print('wrote', h())"
 	$(BIN)/python -c "import openeyes, torchvision, open_clip; print('openeyes environment ready')"
 	touch $@
 

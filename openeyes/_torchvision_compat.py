@@ -11,6 +11,11 @@ Importing ``openeyes`` only installs a one-shot import hook (no torch import, no
 fix runs the first time anything imports torchvision in that process, and defines the
 schemas only when the compiled library really cannot load (never on a CUDA machine). Nothing
 happens at other Python start-ups.
+
+``install_startup_hook()`` (run by ``make setup``) writes a ``.pth`` file into the
+environment's site-packages that installs the same one-shot hook at interpreter start-up, so code
+that never imports openeyes (a model card's transformers snippet) also gets a working
+torchvision in this environment. It costs one small import; torch is still not imported.
 """
 from __future__ import annotations
 
@@ -70,3 +75,18 @@ def ensure_torchvision_importable() -> None:
         return
     if not any(isinstance(f, _BeforeTorchvisionImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _BeforeTorchvisionImport())
+
+
+STARTUP_HOOK_FILE = "openeyes-torchvision.pth"
+STARTUP_HOOK_LINE = ("import sys; exec('try:\\n import openeyes._torchvision_compat\\nexcept Exception:\\n pass')\n")
+
+
+def install_startup_hook(site_packages: str | None = None) -> str:
+    """Write the ``.pth`` start-up hook into ``site_packages`` (default: this environment's); returns its path."""
+    import sysconfig
+
+    folder = site_packages or sysconfig.get_paths()["purelib"]
+    path = os.path.join(folder, STARTUP_HOOK_FILE)
+    with open(path, "w") as handle:
+        handle.write(STARTUP_HOOK_LINE)
+    return path

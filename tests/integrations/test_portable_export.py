@@ -181,3 +181,28 @@ def test_llava_1_5_shapes_vit_l14_336_and_a_small_llama(caption_tokenizer, tmp_p
     assert check_vllm_rules(out) == {}
     inputs = processor(images=[_probe_image()], text=["USER: <image>\nhi ASSISTANT:"], return_tensors="pt")
     assert int((inputs["input_ids"] == processor.tokenizer.convert_tokens_to_ids("<image>")).sum()) == 576
+
+
+def test_model_card_snippet_runs_as_printed_without_openeyes(exported, tmp_path):
+    """The card's Python block, unchanged, in a fresh interpreter of this environment (the .pth start-up hook
+    that `make setup` installs stands in for openeyes' CPU-torchvision fix; the snippet never imports openeyes)."""
+    import os
+    import subprocess
+    import sys
+
+    from openeyes._torchvision_compat import install_startup_hook
+
+    readme = (exported / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "openeyes" not in code and "apply_chat_template" in code and "generate(" in code
+    assert str(exported) in code
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    install_startup_hook(str(site_dir))
+    (tmp_path / "snippet.py").write_text(code)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", f"import site; site.addsitedir({str(site_dir)!r}); "
+                           f"exec(open({str(tmp_path / 'snippet.py')!r}).read())"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip()  # the model's answer was printed

@@ -128,6 +128,9 @@ def _set(key, value):
     ("image_token", _set("image_token_index", 5), None),
     ("image_seq_length", _set("image_seq_length", 17), None),
     ("vision_feature_layer", _set("vision_feature_layer", -9), None),
+    # a tower saved without the vision_model. level (what transformers 5 writes for an in-memory tower)
+    ("tower_layout", None, lambda s: {k.replace("vision_tower.vision_model.", "vision_tower."): v for k, v in s.items()}),
+    ("context", lambda c: c["text_config"].__setitem__("max_position_embeddings", 40), None),
 ])
 def test_each_vllm_rule_catches_its_violation(exported, tmp_path, rule, edit_config, edit_weights):
     from openeyes.errors import UserError
@@ -139,3 +142,28 @@ def test_each_vllm_rule_catches_its_violation(exported, tmp_path, rule, edit_con
     assert rule in problems and (rule == "vision_config" or list(problems) == [rule])
     with pytest.raises(UserError, match=rule):
         require_vllm_compatible(broken)
+
+
+def test_vllm_rules_accept_the_layout_transformers_4_52_saves(exported, tmp_path):
+    """vLLM's hf_to_vllm_mapper reads both layouts; so do the rules (and transformers 5 loads both)."""
+    from openeyes.complete_load import load_complete
+    from openeyes.integrations.llava.vllm_rules import check_vllm_rules
+    from transformers import LlavaForConditionalGeneration
+
+    renames = (("language_model.model.", "model.language_model."), ("language_model.lm_head.", "lm_head."),
+               ("vision_tower.", "model.vision_tower."), ("multi_modal_projector.", "model.multi_modal_projector."))
+
+    def relayout(state):
+        out = {}
+        for key, value in state.items():
+            for old, new in renames:
+                if key.startswith(old):
+                    key = new + key[len(old):]
+                    break
+            out[key] = value
+        return out
+
+    moved = _broken(exported, tmp_path, None, relayout)
+    (moved / "openeyes.json").unlink()
+    assert check_vllm_rules(moved) == {}
+    load_complete(LlavaForConditionalGeneration, str(moved))
