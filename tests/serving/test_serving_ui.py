@@ -86,6 +86,10 @@ def test_ui_refuses_what_the_api_refuses(ui, server, tmp_path):
     long_text = "a star " * 400
     assert "characters" in ui_error(ui, "/similarity", image=handle_file(str(square)), texts=long_text)
     ui_error(ui, "/index_search", query="a star", top_k=100_000)  # the slider's bound
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + bytes(9 * 1024 * 1024))  # over the API's 8 MiB per image: refused at upload
+    with pytest.raises(Exception, match="413|too large|size"):
+        ui.predict(image=handle_file(str(big)), labels="circle, star", template="{}", api_name="/zero_shot")
 
 
 def test_ui_examples_are_world_images_with_world_inputs(ui):
