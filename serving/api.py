@@ -256,7 +256,7 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
         return {"encoder": {"name": runtime.encoder.name, "spec": runtime.encoder.spec, "dim": runtime.encoder.dim,
                             "fingerprint": runtime.encoder.fingerprint},
                 "mllm": None if runtime.mllm is None else {"name": runtime.mllm.name, "spec": runtime.mllm.spec},
-                "index": {"count": runtime.index.count, "persistent": runtime.index.directory is not None},
+                "index": {"count": await asyncio.to_thread(lambda: runtime.index.count), "persistent": runtime.index.persistent},
                 "limits": runtime.limits.__dict__}
 
     @app.post("/embed/images", tags=["embeddings"])
@@ -330,7 +330,7 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
                 vectors[i] = row
         ids = [item.id or uuid.uuid4().hex for item in items]
         await asyncio.to_thread(runtime.index.add, ids, np.stack(vectors), [item.metadata for item in items])
-        return {"ids": ids, "count": runtime.index.count}
+        return {"ids": ids, "count": await asyncio.to_thread(lambda: runtime.index.count)}
 
     @app.post("/index/search", tags=["retrieval"])
     async def index_search(body: schemas.IndexSearchRequest):
@@ -348,7 +348,7 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
         results = await asyncio.to_thread(runtime.index.search, query, top_k)
         for result in results:  # rows stored before non-finite numbers were refused still answer
             result["metadata"] = finite_json(result.get("metadata"))
-        return {"results": results, "count": runtime.index.count}
+        return {"results": results, "count": await asyncio.to_thread(lambda: runtime.index.count)}
 
     @app.post("/index/delete", tags=["retrieval"])
     async def index_delete(body: schemas.IndexDeleteRequest):
@@ -358,12 +358,13 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
         if len(body.ids) > runtime.limits.max_top_k:
             raise ApiError(413, f"{len(body.ids)} ids; at most {runtime.limits.max_top_k} per request", param="ids")
         deleted = await asyncio.to_thread(runtime.index.delete, body.ids)
-        return {"deleted": deleted, "count": runtime.index.count}
+        return {"deleted": deleted, "count": await asyncio.to_thread(lambda: runtime.index.count)}
 
     @app.get("/index/count", tags=["retrieval"])
     async def index_count():
         runtime = state.require()
-        return {"count": runtime.index.count, "dim": runtime.encoder.dim, "fingerprint": runtime.encoder.fingerprint}
+        count = await asyncio.to_thread(lambda: runtime.index.count)  # a database query for the shared store
+        return {"count": count, "dim": runtime.encoder.dim, "fingerprint": runtime.encoder.fingerprint}
 
     @app.post("/vqa", tags=["vqa"])
     async def vqa(body: schemas.VQARequest):

@@ -1,14 +1,15 @@
 """``openeyes serve``: start the service (BentoML by default, or plain uvicorn with --standalone).
 
 A single-command typer app, so the root's ``serve`` entry runs it directly:
-``openeyes serve [--encoder ENC] [--mllm DIR|URL] [--index DIR] [--host H] [--port P] [--api-key K] [--workers N]``.
+``openeyes serve [--encoder ENC] [--mllm DIR|URL] [--index DIR|URL] [--host H] [--port P] [--api-key K] [--workers N]``.
 Options are handed to the service's worker processes as ``OPENEYES_SERVE_*`` variables.
+``serving.index_plan`` decides the index store; when it is a local Postgres this process starts
+it, runs the server as its child (forwarding signals) and stops it after; otherwise it execs.
 """
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -44,12 +45,15 @@ def serve(
                                           "'auto' = zoo:tiny-llava when built; 'none' disables VQA"),
     mllm_api_key: Optional[str] = typer.Option(None, envvar="OPENEYES_SERVE_MLLM_API_KEY",
                                                help="bearer key sent to the --mllm engine when it is a URL"),
-    index: Optional[Path] = typer.Option(None, help="persistent retrieval index folder (in memory when omitted)"),
+    index: Optional[str] = typer.Option(None, help="retrieval index: a folder (FAISS, one process; a new folder with "
+                                                   "--workers > 1 gets a local Postgres) or postgresql://USER@HOST/DB "
+                                                   "(shared by workers and replicas); in memory when omitted, a temporary "
+                                                   "local Postgres with --workers > 1"),
     host: str = typer.Option("127.0.0.1", help="address to bind"),
     port: int = typer.Option(3000, help="port to bind"),
     api_key: Optional[str] = typer.Option(None, envvar="OPENEYES_SERVE_API_KEY", help="require 'Authorization: Bearer KEY'"),
     workers: int = typer.Option(1, min=1, help="BentoML worker processes (each loads its own model copy; "
-                                               "ignored with --standalone; needs an in-memory index)"),
+                                               "ignored with --standalone; they share one index in Postgres)"),
     ui: Optional[bool] = typer.Option(None, "--ui/--no-ui", help="mount the Gradio UI at /ui (default: on unless --api-key)"),
     compare_encoders: list[str] = typer.Option(
         [], "--compare-encoders", "--compare",
@@ -59,8 +63,8 @@ def serve(
     threads: Optional[int] = typer.Option(None, min=1, help="torch threads per worker"),
     standalone: bool = typer.Option(False, help="run the same app with uvicorn, without BentoML"),
 ) -> None:
+    from openeyes.serving.index_plan import plan_index, start_local, stop_local
     from openeyes.serving.runtime import ServeConfig, resolve_mllm_spec
-    from openeyes.serving.settings import config_to_env
     from openeyes.zoo_registry import resolve
 
     resolve(encoder)  # an unbuilt zoo model or unknown name fails here, before any process starts
@@ -70,19 +74,46 @@ def serve(
 
     for spec in expand_specs(compare):
         resolve(spec)  # the same early failure for a compare encoder
-    if index is not None and workers > 1:
-        raise UserError("--index with --workers > 1 would let several processes write one index; use --workers 1")
     if not 0 < port < 65536:
         raise UserError(f"--port must be 1..65535, got {port}")
     check_port_free(host, port)
-    config = ServeConfig(encoder=encoder, mllm=mllm, mllm_api_key=mllm_api_key, index_dir=str(index) if index else None, api_key=api_key,
+    plan = plan_index(index, 1 if standalone else workers)
+    config = ServeConfig(encoder=encoder, mllm=mllm, mllm_api_key=mllm_api_key, index_dir=plan.location, api_key=api_key,
                          compare_encoders=list(compare), ui=(api_key is None) if ui is None else ui, torch_threads=threads)
     config.limits.url_allow_hosts = list(allow_host)
-    env = {**os.environ, **config_to_env(config, workers), "BENTOML_DO_NOT_TRACK": os.environ.get("BENTOML_DO_NOT_TRACK", "true")}
     if standalone:
         command = [sys.executable, "-m", "openeyes.serving.standalone", "--host", host, "--port", str(port)]
     else:
         command = [sys.executable, "-m", "openeyes.serving.launch", "openeyes.serving.service:OpenEyes",
                    "--host", host, "--port", str(port)]
     sys.stdout.flush()
-    os.execvpe(command[0], command, env)
+    if plan.local_folder is None:
+        os.execvpe(command[0], command, server_env(config, workers))
+    started = start_local(plan)
+    config.index_dir = plan.location
+    try:
+        code = supervise(command, server_env(config, workers))
+    finally:
+        stop_local(plan, started)
+    raise typer.Exit(code)
+
+
+def server_env(config, workers: int) -> dict[str, str]:
+    from openeyes.serving.settings import config_to_env
+
+    return {**os.environ, **config_to_env(config, workers), "BENTOML_DO_NOT_TRACK": os.environ.get("BENTOML_DO_NOT_TRACK", "true")}
+
+
+def supervise(command: list[str], env: dict[str, str]) -> int:
+    """Run the server as a child that dies with this process; forward stop signals; its exit code."""
+    import ctypes
+    import signal
+    import subprocess
+
+    def die_with_parent() -> None:  # PR_SET_PDEATHSIG: a kill -9 of this process stops the server too
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+    child = subprocess.Popen(command, env=env, preexec_fn=die_with_parent)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda number, frame: child.send_signal(number))
+    return child.wait()

@@ -18,13 +18,17 @@ Vectors are L2-normalized; the score is the cosine. Below ``faiss_threshold`` ve
 search is exact (one matrix product); at and above it a FAISS IVF-Flat index (``serving.ann``,
 inner product) is built on the first search and then kept in sync: adds, replacements and
 deletes update it in place (each row has a stable integer key), and it is retrained only when
-the collection outgrows the size it was trained for. The store refuses to open a folder made
-with a different encoder (card fingerprint).
+the collection outgrows the size it was trained for. Training runs in a background thread on a
+copy of the rows (minutes at ~1M vectors; the copy doubles the vectors' memory meanwhile), never
+under the store's lock: searches and writes go on (on the previous IVF index, or exact search
+before the first one), the writes made meanwhile are replayed onto the new index, which is then
+swapped in. The store refuses to open a folder made with a different encoder (card fingerprint).
 """
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -37,6 +41,16 @@ from openeyes.errors import UserError
 from openeyes.serving.ann import IVFIndex, IVFSettings
 
 META_NAME = "meta.json"
+log = logging.getLogger("openeyes.serving")
+
+
+def unit_rows(ids: list[str], vectors: np.ndarray, metadata: list[Any] | None, dim: int) -> tuple[np.ndarray, list[Any]]:
+    """Check and L2-normalise the vectors of an add ([N, D] float32); metadata as a list of N."""
+    vectors = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)  # [N, D]
+    if vectors.shape[1] != dim:
+        raise UserError(f"vectors have dimension {vectors.shape[1]}; this index holds {dim}-d vectors")
+    vectors = vectors / (np.linalg.norm(vectors, axis=-1, keepdims=True) + 1e-12)
+    return vectors, list(metadata) if metadata is not None else [None] * len(ids)
 
 
 class IndexStore:
@@ -63,6 +77,9 @@ class IndexStore:
         self._log = None
         self._log_records = 0
         self._ann: IVFIndex | None = None  # built on the first large search, then kept in sync
+        self._build: threading.Thread | None = None  # the background (re)training, while it runs
+        self._pending: list[tuple] | None = None  # writes made during it: ("add", keys, vectors) | ("remove", keys)
+        self._ann_epoch = 0  # bumped when the rows are replaced wholesale: a build of older rows is dropped
 
     # -- opening ----------------------------------------------------------------------------------
     @classmethod
@@ -126,13 +143,16 @@ class IndexStore:
     def count(self) -> int:
         return len(self._ids)
 
+    @property
+    def persistent(self) -> bool:
+        return self.directory is not None
+
+    def probe(self) -> None:
+        """Always answers: the rows are in this process."""
+
     def add(self, ids: list[str], vectors: np.ndarray, metadata: list[Any] | None = None) -> list[str]:
         """Insert or replace rows; returns the ids once they are durable."""
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)  # [N, D]
-        if vectors.shape[1] != self.dim:
-            raise UserError(f"vectors have dimension {vectors.shape[1]}; this index holds {self.dim}-d vectors")
-        vectors = vectors / (np.linalg.norm(vectors, axis=-1, keepdims=True) + 1e-12)
-        metadata = list(metadata) if metadata is not None else [None] * len(ids)
+        vectors, metadata = unit_rows(ids, vectors, metadata, self.dim)  # [N, D], [N]
         records = [{"op": "add", "id": i, "v": base64.b64encode(v.tobytes()).decode(), "m": m}
                    for i, v, m in zip(ids, vectors, metadata)]
         with self._lock:
@@ -141,10 +161,9 @@ class IndexStore:
             replaced = [self._keys[self._row[i]] for i in unique if i in self._row]
             for record in records:
                 self._apply(record)
-            if self._ann is not None:
-                self._ann.remove(np.asarray(replaced, dtype=np.int64))
-                rows = [self._row[i] for i in unique]
-                self._ann.add(np.asarray([self._keys[r] for r in rows], dtype=np.int64), self._vectors[rows])
+            rows = [self._row[i] for i in unique]
+            self._ann_write("remove", np.asarray(replaced, dtype=np.int64))
+            self._ann_write("add", np.asarray([self._keys[r] for r in rows], dtype=np.int64), self._vectors[rows])
             self._maybe_compact()
         return list(ids)
 
@@ -157,8 +176,7 @@ class IndexStore:
             self._append(records)
             for record in records:
                 self._apply(record)
-            if self._ann is not None:
-                self._ann.remove(keys)
+            self._ann_write("remove", keys)
             self._maybe_compact()
         return len(present)
 
@@ -179,11 +197,9 @@ class IndexStore:
             if count >= self.faiss_threshold:
                 scores, rows = self._ann_search(query, k)
             else:
-                self._ann = None  # shrank below the threshold: exact search, free the copy
-                all_scores = self._vectors[:count] @ query  # [N]
-                rows = np.argpartition(-all_scores, k - 1)[:k] if k < count else np.arange(count)
-                rows = rows[np.argsort(-all_scores[rows], kind="stable")]
-                scores = all_scores[rows]
+                if self._ann is not None or self._build is not None:  # shrank below the threshold: free the copy
+                    self._drop_ann()
+                scores, rows = self._exact_search(query, k)
             return [{"id": self._ids[r], "score": float(s), "metadata": self._metadata[r]} for r, s in zip(rows, scores)]
 
     def snapshot(self) -> None:
@@ -205,6 +221,13 @@ class IndexStore:
             self._log, self._log_records = new_log, 0
             for stale in (f"snapshot-{old}.npy", f"snapshot-{old}.json", f"log-{old}.jsonl"):
                 (self.directory / stale).unlink(missing_ok=True)
+
+    def ann_ready(self, timeout: float | None = None) -> bool:
+        """Wait for a background IVF build to finish; whether an IVF index is in use."""
+        build = self._build
+        if build is not None:
+            build.join(timeout)
+        return self._ann is not None and self._build is None
 
     def close(self) -> None:
         with self._lock:
@@ -287,12 +310,64 @@ class IndexStore:
         self._keys = list(range(len(self._ids)))
         self._row_of_key = {key: key for key in self._keys}
         self._next_key = len(self._ids)
-        self._ann = None
+        self._drop_ann()
+
+    # -- the IVF index: searched and written under the lock, trained off it ----------------------
+    def _exact_search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        count = self.count
+        all_scores = self._vectors[:count] @ query  # [N]
+        rows = np.argpartition(-all_scores, k - 1)[:k] if k < count else np.arange(count)
+        rows = rows[np.argsort(-all_scores[rows], kind="stable")]
+        return all_scores[rows], rows
+
+    def _ann_write(self, op: str, keys: np.ndarray, vectors: np.ndarray | None = None) -> None:
+        """Apply a write to the live IVF index, and remember it for the one being trained."""
+        if not len(keys):
+            return
+        if self._ann is not None:
+            self._ann.remove(keys) if op == "remove" else self._ann.add(keys, vectors)
+        if self._pending is not None:
+            self._pending.append((op, keys.copy(), None if vectors is None else vectors.copy()))
+
+    def _drop_ann(self) -> None:
+        self._ann, self._pending = None, None
+        self._ann_epoch += 1
+
+    def _start_build(self) -> None:
+        """Train a new IVF index on a copy of the rows in a background thread (called under the lock)."""
+        count = self.count
+        vectors = self._vectors[:count].copy()  # [N, D]: rows move and change under later writes
+        keys = np.asarray(self._keys, dtype=np.int64)  # [N]
+        self._pending = []
+        self._build = threading.Thread(target=self._build_off_lock, args=(vectors, keys, self._ann_epoch),
+                                       name="ivf-build", daemon=True)
+        self._build.start()
+
+    def _train(self, vectors: np.ndarray, keys: np.ndarray) -> IVFIndex:
+        """The slow part (k-means and filling the lists), run without the lock."""
+        return IVFIndex.build(vectors, keys, self.ann_settings)
+
+    def _build_off_lock(self, vectors: np.ndarray, keys: np.ndarray, epoch: int) -> None:
+        try:
+            ann = self._train(vectors, keys)
+        except Exception:  # searches go on with the previous index or exact search; the next search retries
+            log.exception("building the IVF index failed")
+            ann = None
+        with self._lock:
+            pending, current = self._pending, epoch == self._ann_epoch
+            self._build, self._pending = None, None
+            if ann is None or not current:
+                return
+            for op, op_keys, op_vectors in pending:  # the writes made while it trained, in order
+                ann.remove(op_keys) if op == "remove" else ann.add(op_keys, op_vectors)
+            self._ann = ann
 
     def _ann_search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, list[int]]:
         count = self.count
-        if self._ann is None or self._ann.needs_rebuild(count):
-            self._ann = IVFIndex.build(self._vectors[:count], np.asarray(self._keys, dtype=np.int64), self.ann_settings)
+        if self._build is None and (self._ann is None or self._ann.needs_rebuild(count)):
+            self._start_build()
+        if self._ann is None:  # the first build is still training: exact search meanwhile
+            return self._exact_search(query, k)
         scores, keys = self._ann.search(query[None, :], k)  # [1, k] each
         found = [(score, self._row_of_key[int(key)]) for score, key in zip(scores[0], keys[0]) if key >= 0]
         return np.asarray([f[0] for f in found], dtype=np.float32), [f[1] for f in found]

@@ -32,7 +32,7 @@ class ServeConfig:
     encoder: str = DEFAULT_ENCODER  # encoder spec (zoo:NAME, artifact dir, HF dir/id, open_clip:...)
     mllm: str = AUTO  # MLLM directory, zoo:NAME, http(s):// OpenAI-compatible engine, "auto" (zoo tiny-llava if built) or "none"
     mllm_api_key: str | None = None  # bearer key sent to a remote (http) MLLM engine
-    index_dir: str | None = None  # persistent retrieval index folder; None keeps the index in memory
+    index_dir: str | None = None  # retrieval index: folder (FAISS), postgresql:// URL (shared), None (in memory)
     api_key: str | None = None  # bearer token required on every non-health route when set
     compare_encoders: list[str] = field(default_factory=lambda: ["auto"])  # the only encoders the UI's compare view may load ("auto", "none" or specs; serving.compare_encoders)
     compare_cache: int = 2  # compare encoders held in memory at once besides the served one
@@ -244,7 +244,7 @@ class Runtime:
 
     @classmethod
     def load(cls, config: ServeConfig) -> "Runtime":
-        from openeyes.serving.index_store import IndexStore
+        from openeyes.serving.stores import open_store
 
         if config.torch_threads:
             import torch
@@ -258,8 +258,8 @@ class Runtime:
 
             runtime.mllm = (ProxyMLLMRuntime(runtime.mllm_spec, api_key=config.mllm_api_key) if is_remote_spec(runtime.mllm_spec)
                             else MLLMRuntime(runtime.mllm_spec))
-        runtime.index = IndexStore.open(config.index_dir, dim=runtime.encoder.dim,
-                                        fingerprint=runtime.encoder.fingerprint, encoder_name=runtime.encoder.name)
+        runtime.index = open_store(config.index_dir, dim=runtime.encoder.dim,
+                                   fingerprint=runtime.encoder.fingerprint, encoder_name=runtime.encoder.name)
         from openeyes.serving.compare_encoders import CompareEncoders
 
         runtime.compare = CompareEncoders(config.encoder, config.compare_encoders, lambda: runtime.encoder, EncoderRuntime,
@@ -285,6 +285,11 @@ class Runtime:
             except Exception as problem:  # readiness reports it; the probe must not crash the route
                 report[label] = f"failed: {problem}"
         report["index"] = "ok" if self.index is not None else "not loaded"
+        if self.index is not None:
+            try:
+                self.index.probe()
+            except ApiError as problem:  # e.g. the index database is down
+                report["index"] = f"failed: {problem.message}"
         return report
 
     # -- batched model calls ----------------------------------------------------------------------

@@ -19,9 +19,11 @@ import bentoml
 import openeyes  # noqa: F401  (CPU-torchvision fix before transformers' image processors)
 from openeyes.serving.api import AppState, build_app
 from openeyes.serving.settings import config_from_env, workers_from_env
+from openeyes.serving.stores import require_shared
 
 log = logging.getLogger("openeyes.serving")
 CONFIG = config_from_env()
+require_shared(CONFIG.index_dir, workers_from_env())  # several workers never hold private copies of the index
 STATE = AppState()
 api_app = build_app(STATE, api_key=CONFIG.api_key, max_body_bytes=CONFIG.limits.max_body_bytes)
 if CONFIG.ui:

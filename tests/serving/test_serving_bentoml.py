@@ -48,8 +48,11 @@ def test_cli_refuses_bad_options_before_starting(artifacts):
     assert unbuilt.returncode == 2 and "no-such-model" in unbuilt.stderr
     compare = run("--encoder", artifacts["encoder"], "--compare-encoders", "zoo:tiny-clip,zoo:no-such-encoder")
     assert compare.returncode == 2 and "no-such-encoder" in compare.stderr  # the UI's list is checked at start too
-    many = run("--encoder", artifacts["encoder"], "--index", str(artifacts["root"] / "i"), "--workers", "2")
-    assert many.returncode == 2 and "--workers 1" in many.stderr
+    from openeyes.serving.index_store import IndexStore
+
+    IndexStore.open(artifacts["root"] / "faiss-index", dim=4, fingerprint="f").close()  # a one-process FAISS folder
+    many = run("--encoder", artifacts["encoder"], "--index", str(artifacts["root"] / "faiss-index"), "--workers", "2")
+    assert many.returncode == 2 and "--workers 1" in many.stderr and len(many.stderr.strip().splitlines()) == 1
 
 
 def metric_lines(client) -> list[str]:

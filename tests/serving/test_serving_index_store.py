@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -51,7 +52,9 @@ def test_faiss_ivf_matches_exact_and_stays_in_sync_with_adds_and_deletes():
     exact.add(ids[:3000], vectors[:3000])
     approx.add(ids[:3000], vectors[:3000])
     queries = _clustered(30, seed=2)
-    assert _recall(exact, approx, queries) >= 0.9 and approx._ann is not None  # the IVF index is built
+    assert _recall(exact, approx, queries) >= 0.99  # the IVF index trains in the background: exact search meanwhile
+    assert approx.ann_ready(timeout=300)  # the IVF index is built and swapped in
+    assert _recall(exact, approx, queries) >= 0.9
     # after it is built: new rows, a replaced row and deletes go into the IVF index in place
     for store in (exact, approx):
         store.add(ids[3000:], vectors[3000:])
@@ -62,6 +65,65 @@ def test_faiss_ivf_matches_exact_and_stays_in_sync_with_adds_and_deletes():
     assert approx.search(vectors[3999], 2)[0]["id"] in ("5", "3999")
     assert all(int(h["id"]) not in range(10, 400) for q in vectors[10:40] for h in approx.search(q, 10))
     assert approx.search(vectors[3500], 1)[0]["id"] == "3500"  # added after the build, found by the IVF index
+
+
+class GatedTraining(IndexStore):
+    """The real store whose IVF training waits for a signal, to hold it "in progress" (minutes at ~1M)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.training, self.release = threading.Event(), threading.Event()
+
+    def _train(self, vectors, keys):
+        self.training.set()
+        assert self.release.wait(300), "never released"
+        return super()._train(vectors, keys)
+
+
+def _finishes(call, timeout=60.0):
+    """Run ``call`` in a thread; its result if it returned within ``timeout`` (it must not wait on training)."""
+    box = []
+    thread = threading.Thread(target=lambda: box.append(call()), daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), "blocked behind the IVF training"
+    return box[0]
+
+
+def test_ivf_training_runs_off_the_lock_and_replays_the_writes_made_meanwhile():
+    vectors = _clustered(6000, seed=3)
+    ids = [str(i) for i in range(6000)]
+    exact = IndexStore.open(None, dim=32, fingerprint="f", faiss_threshold=10**9)
+    store = GatedTraining(None, 32, "f", "", faiss_threshold=1000)
+    for target in (exact, store):
+        target.add(ids[:2000], vectors[:2000])
+    assert _finishes(lambda: store.search(vectors[5], 1))[0]["id"] == "5"  # starts the training, answers exactly
+    assert store.training.wait(60)
+    # training is in progress: writes and searches go on, exact meanwhile
+    for target in (exact, store):
+        _finishes(lambda: target.add(ids[2000:2500], vectors[2000:2500]))
+        _finishes(lambda: target.add(["7"], vectors[4000:4001]))  # a replacement
+        assert _finishes(lambda: target.delete([str(i) for i in range(100, 200)])) == 100
+    assert _finishes(lambda: store.search(vectors[2100], 1))[0]["id"] == "2100" and store._ann is None
+    store.release.set()
+    assert store.ann_ready(timeout=300) and store._ann.count == store.count == 2400
+    assert store.search(vectors[2100], 1)[0]["id"] == "2100"  # added during training, found by the IVF index
+    assert store.search(vectors[4000], 1)[0]["id"] == "7"  # replaced during training
+    assert all(int(h["id"]) not in range(100, 200) for q in vectors[100:130] for h in store.search(q, 10))
+    # outgrowing it retrains in the background while the old IVF index keeps serving and taking writes
+    store.training.clear()
+    store.release.clear()
+    old = store._ann
+    for target in (exact, store):
+        target.add(ids[2500:], vectors[2500:])  # 5900 rows > 2 x 2000... and the regrow factor below
+    store.ann_settings.regrow = 2.0
+    assert store.search(vectors[5000], 1)[0]["id"] == "5000" and store.training.wait(60)
+    for target in (exact, store):
+        _finishes(lambda: target.delete(["5000", "5001"]))
+    assert _finishes(lambda: store.search(vectors[5000], 1))[0]["id"] != "5000" and store._ann is old
+    store.release.set()
+    assert store.ann_ready(timeout=300) and store._ann is not old and store._ann.count == store.count == exact.count
+    assert _recall(exact, store, _clustered(30, seed=4)) >= 0.9
 
 
 def test_persistence_compaction_and_torn_tail(tmp_path):
