@@ -38,9 +38,29 @@ def is_database_url(location: str | None) -> bool:
     return bool(location) and str(location).startswith(("postgresql://", "postgres://"))
 
 
-def vector_text(vector: np.ndarray) -> str:
-    """pgvector's text form of a float32 vector [D]."""
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+class VectorBytes:
+    """A float32 vector [D] in pgvector's binary wire format (sent as a ``vector`` parameter)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, vector: np.ndarray):
+        header = np.asarray([vector.shape[-1], 0], dtype=">u2")  # dim, unused
+        self.data = header.tobytes() + np.asarray(vector, dtype=">f4").tobytes()
+
+
+def vector_dumper(oid: int):
+    """A psycopg binary dumper of ``VectorBytes`` for the ``vector`` type with this OID."""
+    from psycopg.adapt import Dumper
+    from psycopg.pq import Format
+
+    class VectorDumper(Dumper):
+        format = Format.BINARY
+
+        def dump(self, obj: VectorBytes) -> bytes:
+            return obj.data
+
+    VectorDumper.oid = oid
+    return VectorDumper
 
 
 def metadata_json(metadata: Any, param: str) -> str | None:
@@ -71,7 +91,9 @@ class PgIndexStore:
         self.ef_search = ef_search  # HNSW candidate list per query (raised to top_k when larger)
         self.connect_timeout = connect_timeout  # seconds before an unreachable database is a 503
         self._idle: queue.LifoQueue = queue.LifoQueue(maxsize=pool_size)
+        self._slots = threading.BoundedSemaphore(pool_size)  # at most pool_size connections in use per process
         self._closed = threading.Event()
+        self._dumper = None  # binary dumper of VectorBytes, once the vector type's OID is known
 
     # -- opening ----------------------------------------------------------------------------------
     @classmethod
@@ -80,6 +102,8 @@ class PgIndexStore:
         store = cls(url, dim, fingerprint, encoder_name, **options)
         try:
             store._run(store._create_schema)
+            oid = store._run(lambda conn: conn.execute("SELECT 'vector'::regtype::oid").fetchone()[0])
+            store._dumper = vector_dumper(int(oid))
         except ApiError as problem:
             raise UserError(f"cannot open the index database {store.where}: {problem.message}") from None
         return store
@@ -121,22 +145,29 @@ class PgIndexStore:
     @contextmanager
     def _connection(self) -> Iterator[tuple[Any, bool]]:
         """(connection, reused): an idle pooled one when there is one, else a new one."""
+        if not self._slots.acquire(timeout=120):
+            raise ApiError(503, "the index database connections are all busy; retry later")
         try:
-            conn, reused = self._idle.get_nowait(), True
-        except queue.Empty:
-            conn, reused = self._connect(), False
-        try:
-            yield conn, reused
-        except BaseException:
-            conn.close()
-            raise
-        if self._closed.is_set() or conn.closed:
-            conn.close()
-            return
-        try:
-            self._idle.put_nowait(conn)
-        except queue.Full:
-            conn.close()
+            try:
+                conn, reused = self._idle.get_nowait(), True
+            except queue.Empty:
+                conn, reused = self._connect(), False
+            if self._dumper is not None:
+                conn.adapters.register_dumper(VectorBytes, self._dumper)
+            try:
+                yield conn, reused
+            except BaseException:
+                conn.close()
+                raise
+            if self._closed.is_set() or conn.closed:
+                conn.close()
+                return
+            try:
+                self._idle.put_nowait(conn)
+            except queue.Full:
+                conn.close()
+        finally:
+            self._slots.release()
 
     def _run(self, work: Callable[[Any], T]) -> T:
         """``work(conn)`` in one committed transaction; a broken pooled connection is replaced once.
@@ -173,12 +204,12 @@ class PgIndexStore:
     def add(self, ids: list[str], vectors: np.ndarray, metadata: list[Any] | None = None) -> list[str]:
         """Insert or replace rows; returns the ids once they are committed."""
         vectors, metadata = unit_rows(ids, vectors, metadata, self.dim)  # [N, D], [N]
-        rows = [(id_, vector_text(v), metadata_json(m, f"items[{i}].metadata"))
+        rows = [(id_, VectorBytes(v), metadata_json(m, f"items[{i}].metadata"))
                 for i, (id_, v, m) in enumerate(zip(ids, vectors, metadata))]
 
         def upsert(conn) -> None:
             with conn.cursor() as cursor:
-                cursor.executemany(f"INSERT INTO {TABLE} (id, embedding, metadata) VALUES (%s, %s::vector, %s::jsonb) "
+                cursor.executemany(f"INSERT INTO {TABLE} (id, embedding, metadata) VALUES (%s, %b, %s::jsonb) "
                                    "ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata",
                                    rows)
 
@@ -201,13 +232,13 @@ class PgIndexStore:
         """The ``top_k`` rows with the highest cosine to ``query`` [D], best first (HNSW, approximate)."""
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         query = query / (np.linalg.norm(query) + 1e-12)
-        text = vector_text(query)
+        vector = VectorBytes(query)
         ef = min(1000, max(self.ef_search, top_k))
 
         def nearest(conn) -> list[tuple]:
             conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
-            return conn.execute(f"SELECT id, metadata, -(embedding <#> %s::vector) AS score FROM {TABLE} "
-                                "ORDER BY embedding <#> %s::vector LIMIT %s", (text, text, top_k)).fetchall()
+            return conn.execute(f"SELECT id, metadata, -(embedding <#> %b) AS score FROM {TABLE} "
+                                "ORDER BY embedding <#> %b LIMIT %s", (vector, vector, top_k)).fetchall()
 
         return [{"id": id_, "score": float(score) if math.isfinite(score) else 0.0, "metadata": meta}
                 for id_, meta, score in self._run(nearest)]

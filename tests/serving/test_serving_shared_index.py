@@ -23,10 +23,11 @@ CLIENTS = 16
 
 
 def serve(artifacts, *args: str) -> LiveServer:
+    """``openeyes serve`` at nice 19; ready once /readyz is 200 (minutes when the machine is busy)."""
     port = free_port()
     command = ["nice", "-n", "19", sys.executable, "-c", CLI, "--encoder", artifacts["encoder"], "--mllm", "none", "--no-ui",
                "--threads", "1", "--port", str(port), *args]
-    return LiveServer(command, server_env(), port, timeout=180)
+    return LiveServer(command, server_env(), port, timeout=900)
 
 
 def info(client: httpx.Client) -> dict:
@@ -172,8 +173,11 @@ def test_workers_2_with_default_settings_answer_as_one_index(artifacts):
 
 @pytest.fixture(scope="module")
 def replicas(artifacts, postgres):
+    from concurrent.futures import ThreadPoolExecutor
+
     url = fresh_database(postgres, "replicas")
-    a, b = serve(artifacts, "--standalone", "--index", url), serve(artifacts, "--standalone", "--index", url)
+    with ThreadPoolExecutor(2) as pool:  # both load at once
+        a, b = pool.map(lambda _: serve(artifacts, "--standalone", "--index", url), range(2))
     yield a, b
     a.stop()
     b.stop()
