@@ -47,7 +47,8 @@ def top_id(client: httpx.Client, name: str, meta: dict) -> str | None:
 class Ledger:
     """What the clients were told: acknowledged adds and deletes (with when), and violations seen."""
 
-    def __init__(self):
+    def __init__(self, tag: str):
+        self.tag = tag  # prefix of the ids this ledger's clients write (unique per test)
         self.lock = threading.Lock()
         self.added: set[str] = set()
         self.deleted_at: dict[str, float] = {}  # id -> monotonic time its delete was acknowledged
@@ -75,7 +76,7 @@ def client_loop(urls: list[str], meta: dict, worker: int, ledger: Ledger, stop: 
             kind = rng.choice(["add", "add", "delete", "search"]) if mine else "add"
             try:
                 if kind == "add":
-                    name = f"c{worker}-{n}"
+                    name = f"{ledger.tag}c{worker}-{n}"
                     r = client.post("/index/add", json={"items": [{"id": name, "vector": vector_of(name, meta["dim"]),
                                                                    "metadata": {"c": worker}}],
                                                         "fingerprint": meta["fingerprint"]})
@@ -156,7 +157,7 @@ def test_workers_2_with_default_settings_answer_as_one_index(artifacts):
             workers = [p for p in psutil.Process(live.process.pid).children(recursive=True)
                        if "_bentoml_impl.worker" in " ".join(p.cmdline())]
             assert len(workers) == 2, [" ".join(p.cmdline()) for p in workers]
-            ledger, stop = Ledger(), threading.Event()
+            ledger, stop = Ledger("workers-"), threading.Event()
             threads = run_clients([live.url], meta, ledger, stop)
             wait_for(lambda: len(ledger.added) >= 40, 120, "40 acknowledged adds")
             victim = workers[-1]
@@ -187,7 +188,7 @@ def test_postgres_restart_under_load_is_503_then_recovers_without_restarting_ope
     a, b = replicas
     with b.client() as cb:
         meta = info(cb)
-        ledger, stop = Ledger(), threading.Event()
+        ledger, stop = Ledger("restart-"), threading.Event()
         threads = run_clients([a.url, b.url], meta, ledger, stop)
         try:
             wait_for(lambda: len(ledger.added) >= 40, 300, "adds before the restart")
@@ -223,7 +224,7 @@ def test_two_replicas_share_one_database_under_concurrent_clients_and_a_kill_9(r
         assert cb.post("/index/delete", json={"ids": ["via-a"]}).json()["deleted"] == 1
         assert top_id(ca, "via-a", meta) is None and info(ca)["count"] == before
 
-        ledger, stop = Ledger(), threading.Event()
+        ledger, stop = Ledger("kill-"), threading.Event()
         threads = run_clients([a.url, b.url], meta, ledger, stop)
         wait_for(lambda: len(ledger.added) >= 120 and len(ledger.deleted_at) >= 20, 300, "a mixed stream")
         os.kill(a.process.pid, signal.SIGKILL)  # replica A dies with requests in flight
