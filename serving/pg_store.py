@@ -187,7 +187,8 @@ class PgIndexStore:
                         if reused and attempt == 0:
                             raise _Stale() from None
                         raise
-            except _Stale:
+            except _Stale:  # the database went away since: the other idle connections are dead too
+                self._drain_idle()
                 continue
             except psycopg.DataError as problem:
                 raise UserError(f"the index database refused the data: {str(problem).splitlines()[0]}") from None
@@ -252,6 +253,9 @@ class PgIndexStore:
 
     def close(self) -> None:
         self._closed.set()
+        self._drain_idle()
+
+    def _drain_idle(self) -> None:
         while True:
             try:
                 self._idle.get_nowait().close()

@@ -1,5 +1,8 @@
 """The shared store (``serving.pg_store``) against a real PostgreSQL + pgvector started by the tests:
 the same behaviour as the FAISS store, one index seen by every opener, encoder check, clean 503s."""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -75,10 +78,18 @@ def test_values_json_or_postgres_cannot_hold_are_user_errors_and_write_nothing(p
     assert store.count == 0
 
 
+def fill_pool(store, n=4):
+    """Have ``n`` connections in use at once, so that they then sit idle in the store's pool."""
+    hold = threading.Barrier(n)
+    with ThreadPoolExecutor(n) as pool:
+        list(pool.map(lambda _: (hold.wait(30), store.count), range(n)))
+    assert store._idle.qsize() >= 2
+
+
 def test_database_down_is_a_503_and_the_store_recovers_by_itself(postgres):
     store = PgIndexStore.open(fresh_database(postgres, "store_restart"), dim=DIM, fingerprint="fp", encoder_name="e")
     store.add(["kept"], np.ones((1, DIM), dtype=np.float32))
-    assert store.count == 1  # a pooled connection now exists
+    fill_pool(store)
     pg_local.stop(postgres)
     try:
         for call in (lambda: store.count, lambda: store.search(np.ones(DIM), 1), lambda: store.add(["x"], np.ones((1, DIM)))):
@@ -88,3 +99,8 @@ def test_database_down_is_a_503_and_the_store_recovers_by_itself(postgres):
     finally:
         pg_local.start(postgres)
     assert store.count == 1 and store.search(np.ones(DIM), 1)[0]["id"] == "kept"  # same store object, new connections
+    fill_pool(store)
+    pg_local.stop(postgres)  # a restart between two requests: every idle connection is dead now
+    pg_local.start(postgres)
+    for _ in range(4):  # the first call meets a dead connection, drops the idle ones and reconnects: no 503
+        assert store.count == 1
