@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from openeyes.errors import UserError
+from openeyes.trainer.options import FORCE_RESUME, RESUME, resume_overrides
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Put any encoder into a LLaVA-style MLLM, retrain it, export it.")
@@ -85,6 +86,8 @@ def train(
     out: Path = typer.Option(..., help="where the trained mllm artifact goes"),
     config: Optional[Path] = typer.Option(None, help="YAML config (LlavaTrainConfig)"),
     overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. trainer.steps=200 optim.lr=5e-4"),
+    resume: bool = RESUME,
+    force_resume: bool = FORCE_RESUME,
 ):
     """LLaVA stage 1 (projector) or stage 2 (projector + LoRA, or the whole LM with lm_tuning=full) training."""
     from openeyes.config import load_config
@@ -92,7 +95,7 @@ def train(
 
     _fresh_out(out)
     settings = [*stage_defaults(stage, config), f"stage={stage}", f"mllm={mllm}", f"data.path={data}", f"out={out}",
-                *(overrides or [])]
+                *resume_overrides(resume, force_resume), *(overrides or [])]
     run = load_config(LlavaTrainConfig, config, settings)
     result = train_llava(run)
     typer.echo(f"wrote {result}")
@@ -150,12 +153,15 @@ def export_original_command(
 def tiny_lm_command(
     config: Path = typer.Option(..., help="YAML config (TinyLMTrainConfig), e.g. zoo/tiny-lm/train.yaml"),
     overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. trainer.steps=100"),
+    resume: bool = RESUME,
+    force_resume: bool = FORCE_RESUME,
 ):
     """Train the embedded tiny causal LM (tokenizer + Llama) from scratch on LLaVA JSON text."""
     from openeyes.config import load_config
     from openeyes.integrations.llava.tiny_lm_recipe import TinyLMTrainConfig, train_tiny_lm
 
-    result = train_tiny_lm(load_config(TinyLMTrainConfig, config, list(overrides or [])))
+    settings = [*resume_overrides(resume, force_resume), *(overrides or [])]
+    result = train_tiny_lm(load_config(TinyLMTrainConfig, config, settings))
     typer.echo(f"wrote {result}")
 
 

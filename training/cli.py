@@ -5,6 +5,8 @@ from typing import List, Optional
 
 import typer
 
+from openeyes.trainer.options import FORCE_RESUME, RESUME, resume_overrides
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Train and enhance encoders on the core trainer.")
 
@@ -18,12 +20,14 @@ def _group() -> None:
 def encoder(
     config: Optional[str] = typer.Option(None, "--config", help="YAML config (EncoderTrainConfig)"),
     overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. trainer.steps=100"),
+    resume: bool = RESUME,
+    force_resume: bool = FORCE_RESUME,
 ) -> None:
     """Train or continue-pretrain an encoder with weighted objectives; writes an encoder artifact."""
     from openeyes.config import load_config
     from openeyes.training.recipes.encoder import EncoderTrainConfig, train_encoder
 
-    settings = load_config(EncoderTrainConfig, config, overrides or [])
+    settings = load_config(EncoderTrainConfig, config, [*resume_overrides(resume, force_resume), *(overrides or [])])
     settings.trainer.validate()
     settings.optim.validate()
     out = train_encoder(settings)
@@ -34,12 +38,14 @@ def encoder(
 def prior(
     config: Optional[str] = typer.Option(None, "--config", help="YAML config (PriorTrainConfig)"),
     overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. trainer.steps=100"),
+    resume: bool = RESUME,
+    force_resume: bool = FORCE_RESUME,
 ) -> None:
     """Train the text-conditioned diffusion prior on world captions; writes a prior artifact."""
     from openeyes.config import load_config
     from openeyes.training.recipes.prior import PriorTrainConfig, train_prior
 
-    settings = load_config(PriorTrainConfig, config, overrides or [])
+    settings = load_config(PriorTrainConfig, config, [*resume_overrides(resume, force_resume), *(overrides or [])])
     settings.trainer.validate()
     settings.optim.validate()
     out = train_prior(settings)
@@ -78,6 +84,8 @@ def dcr(
     stage: int = typer.Option(..., "--stage", help="1: train the projector h_omega; 2: train the encoder"),
     config: Optional[str] = typer.Option(None, "--config", help="YAML config (DcrTrainConfig)"),
     overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. stage1.trainer.steps=100"),
+    resume: bool = RESUME,
+    force_resume: bool = FORCE_RESUME,
 ) -> None:
     """DCR on a frozen diffusion prior: stage 1 writes the projector, stage 2 the enhanced encoder."""
     from openeyes.config import load_config
@@ -86,7 +94,8 @@ def dcr(
 
     if stage not in (1, 2):
         raise UserError(f"--stage must be 1 or 2, got {stage}")
-    settings = load_config(DcrTrainConfig, config, overrides or [])
+    flags = resume_overrides(resume, force_resume, prefix=f"stage{stage}.trainer.")
+    settings = load_config(DcrTrainConfig, config, [*flags, *(overrides or [])])
     settings.dcr.validate()
     out = train_dcr(settings, stage)
     typer.echo(f"dcr stage {stage}: {out}")

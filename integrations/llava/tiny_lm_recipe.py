@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 from openeyes.config import to_dict
 from openeyes.errors import UserError
 from openeyes.trainer.config import OptimConfig, TrainerConfig
+from openeyes.trainer.resume import resolve_resume
 
 IGNORE_INDEX = -100
 LOSS_ON = ("all", "answers")  # data.loss_on values
@@ -157,8 +158,8 @@ def train_tiny_lm(config: TinyLMTrainConfig) -> Path:
         raise UserError("data.files is empty: give the LLaVA JSON files of the corpus")
     if config.data.loss_on not in LOSS_ON:
         raise UserError(f"data.loss_on must be one of {', '.join(LOSS_ON)}, got {config.data.loss_on!r}")
-    if Path(config.trainer.out_dir).resolve() == Path(config.out).resolve():
-        raise UserError("trainer.out_dir (checkpoints, logs) must differ from out (the LM directory)")
+    config.trainer.place_beside(config.out)
+    resolve_resume(config.trainer.resume, config.trainer.out_dir)  # refuse a used run folder before building anything
     from openeyes.integrations.llava.chat import render_segments
 
     conversations = [c for path in config.data.files for c in conversation_segment_lists(path, config.data.limit)]
@@ -178,5 +179,5 @@ def train_tiny_lm(config: TinyLMTrainConfig) -> Path:
                    steps=summary.get("steps"), metrics={"final_log": summary.get("last") or {}})
 
     Trainer(config.trainer, config.optim, model, lm_loss, dataset, PadCollate(tokenizer.pad_token_id),
-            export=export, run_info={"recipe": "tiny_lm", "name": config.name}).train()
+            export=export, run_info={"recipe": "tiny_lm", "name": config.name}, run_config=to_dict(config)).train()
     return Path(config.out)

@@ -15,6 +15,7 @@ from typing import Any
 from openeyes.config import to_dict
 from openeyes.errors import UserError
 from openeyes.trainer.config import OptimConfig, TrainerConfig
+from openeyes.trainer.resume import resolve_resume
 
 PROJECTOR_PREFIX = "model.model.multi_modal_projector."  # as the trainer names it (TrainingModule.model.<...>)
 VISION_PREFIX = "model.model.vision_tower."
@@ -136,10 +137,8 @@ def train_llava(config: LlavaTrainConfig) -> Path:
     from openeyes.trainer.freeze import merge_lora
 
     config.validate()
-    if config.trainer.out_dir in ("", TrainerConfig.out_dir):  # unset: a run folder beside the artifact
-        config.trainer.out_dir = str(Path(config.out).with_name(Path(config.out).name + ".run"))
-    if Path(config.trainer.out_dir).resolve() == Path(config.out).resolve():
-        raise UserError("trainer.out_dir (checkpoints, logs) must differ from out (the artifact)")
+    config.trainer.place_beside(config.out)  # unset: a run folder beside the artifact
+    resolve_resume(config.trainer.resume, config.trainer.out_dir)  # refuse a used run folder before loading
     model, processor, card = load_mllm(config.mllm)
     dataset = read_conversations(config.data.path, stage=config.stage, image_folder=config.data.image_folder,
                                  limit=config.data.limit)
@@ -160,6 +159,6 @@ def train_llava(config: LlavaTrainConfig) -> Path:
 
     trainer = Trainer(config.trainer, config.optim, model, llava_loss, dataset, collate,
                       param_filter=trainable_name(config.stage, config.train_vision_tower, config.lm_tuning), export=export,
-                      run_info={"recipe": f"llava_stage{config.stage}", "name": name})
+                      run_info={"recipe": f"llava_stage{config.stage}", "name": name}, run_config=to_dict(config))
     trainer.train()
     return Path(config.out)

@@ -58,20 +58,6 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
-def resolve_resume(resume: str, out_dir: str | Path) -> Path | None:
-    """The checkpoint to resume from: ``auto`` (latest, if any), ``never``, or a path."""
-    if resume == "never":
-        return None
-    if resume == "auto":
-        return latest_checkpoint(out_dir)
-    path = Path(resume)
-    if path.is_dir() and not (path / STATE_FILE).is_file() and latest_checkpoint(path) is not None:
-        return latest_checkpoint(path)  # a run folder: its latest checkpoint
-    if not (path / STATE_FILE).is_file():
-        raise UserError(f"trainer.resume={resume!r}: not a complete checkpoint (no {STATE_FILE}) nor 'auto'/'never'")
-    return path
-
-
 def remove_partial_checkpoints(out_dir: str | Path) -> None:
     """Delete temp folders left by a run killed while saving."""
     root = Path(out_dir) / CHECKPOINTS

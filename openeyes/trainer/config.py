@@ -6,6 +6,7 @@ them in their own configs (``optim.lr=3e-4``, ``trainer.steps=2000``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from openeyes.errors import UserError
@@ -57,11 +58,19 @@ class TrainerConfig:
     checkpoint_every: int = 500  # save a resumable checkpoint every N optimizer steps; 0 -> only at the end
     keep_checkpoints: int = 2  # how many of the newest checkpoints to keep (>= 1)
     log_every: int = 10  # write log.jsonl / TensorBoard every N optimizer steps
-    out_dir: str = "runs/train"  # run folder: checkpoints/, log.jsonl, tensorboard/, summary.json
-    resume: str = "auto"  # "auto": latest complete checkpoint in out_dir if any; "never"; or a checkpoint path
+    out_dir: str = ""  # run folder: checkpoints/, log.jsonl, tensorboard/, summary.json; "" -> recipes use <out>.run
+    resume: str = "no"  # "no": a new run (refused if out_dir holds checkpoints); "auto": latest checkpoint of out_dir; or a checkpoint path
+    force_resume: bool = False  # resume even when the checkpoint's config differs from this run's (steps aside)
     progress_bar: bool = True  # tqdm bar on the main process
     num_workers: int = 0  # DataLoader worker processes (0 loads in the training process)
     find_unused_parameters: bool = False  # DDP: allow trainable parameters that get no gradient in a step
+
+    def place_beside(self, artifact: str | Path) -> None:
+        """Unset ``out_dir``: the run folder ``<artifact>.run`` next to the artifact it makes."""
+        if not self.out_dir:
+            self.out_dir = str(Path(artifact).with_name(Path(artifact).name + ".run"))
+        if Path(self.out_dir).resolve() == Path(artifact).resolve():
+            raise UserError("trainer.out_dir (checkpoints, logs) must differ from out (the artifact)")
 
     def validate(self) -> None:
         for name in ("steps", "batch_size", "grad_accum", "log_every", "keep_checkpoints"):

@@ -32,10 +32,11 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from openeyes.artifacts import write_json_atomic
 from openeyes.config import to_dict
 from openeyes.errors import UserError
-from openeyes.trainer.checkpoint import load_checkpoint, remove_partial_checkpoints, resolve_resume, save_checkpoint
+from openeyes.trainer.checkpoint import load_checkpoint, remove_partial_checkpoints, save_checkpoint
 from openeyes.trainer.config import OptimConfig, TrainerConfig
 from openeyes.trainer.freeze import enable_gradient_checkpointing, trainable_report
-from openeyes.trainer.optim import build_optimizer, build_scheduler
+from openeyes.trainer.optim import build_optimizer, build_scheduler, reapply_settings, settings_of
+from openeyes.trainer.resume import check_same_config, resolve_resume, run_folder_of
 from openeyes.trainer.rng import seed_everything
 from openeyes.trainer.run_log import RunLog
 from openeyes.trainer.sampler import ShardedBatchSampler
@@ -105,7 +106,10 @@ class Trainer:
         export: Callable[[nn.Module, Path, dict], None] | None = None,
         run_info: dict[str, Any] | None = None,
         checkpoint_filter: Callable[[str], bool] | None = None,
+        run_config: dict[str, Any] | None = None,
     ):
+        if not config.out_dir:
+            raise UserError("trainer.out_dir is empty: give the run folder (checkpoints, logs)")
         config.validate()
         optim.validate()
         self.config = config
@@ -121,6 +125,7 @@ class Trainer:
         # None: all. Leave out only what stays constant and is rebuilt identically (a frozen encoder / VAE).
         self.checkpoint_filter = checkpoint_filter
         self.run_info = run_info or {}  # extra facts copied into the summary (recipe name, data, ...)
+        self.run_config = run_config or {}  # the recipe's full config: recorded in checkpoints, compared on resume
         self.out_dir = Path(config.out_dir)
         self.accelerator = _make_accelerator(config)
 
@@ -164,8 +169,16 @@ class Trainer:
         accelerator.wait_for_everyone()
         resume_from = resolve_resume(config.resume, self.out_dir)
         step, elapsed_before = 0, 0.0
+        if resume_from is None and config.resume == "auto":
+            accelerator.print(f"no checkpoint in {self.out_dir} to resume: a new run from step 0")
         if resume_from is not None:
+            note = check_same_config(resume_from, self._recorded_config(), config.force_resume)
+            if note:
+                accelerator.print(note)
+            settings = settings_of(optimizer, scheduler)
             state = load_checkpoint(resume_from, self.module, optimizer, scheduler, accelerator, self.checkpoint_filter)
+            reapply_settings(optimizer, scheduler, settings)  # progress from the checkpoint, settings from this run
+            accelerator.print(f"resuming from step {state['step']} of {run_folder_of(resume_from)}")
             step, elapsed_before = int(state["step"]), float(state.get("seconds", 0.0))
             if state.get("global_batch") != self._global_batch():
                 accelerator.print(f"warning: resuming with global batch {self._global_batch()} "
@@ -233,12 +246,19 @@ class Trainer:
             write_json_atomic(self.out_dir / "summary.json", summary)
             if self.export is not None:
                 self.export(self.model, self.out_dir, summary)
+        accelerator.print(f"trained to step {step}; checkpoints, log.jsonl and summary.json in {self.out_dir}")
         accelerator.wait_for_everyone()
         return summary
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _global_batch(self) -> int:
         return self.config.batch_size * self.accelerator.num_processes * self.config.grad_accum
+
+    def _recorded_config(self) -> dict[str, Any]:
+        """What a checkpoint records of this run, for the comparison on resume."""
+        return {**self.run_config, "recipe": self.run_info.get("recipe"), "stage": self.run_info.get("stage"),
+                "trainer": {**to_dict(self.config), "global_batch": self._global_batch()},
+                "optim": to_dict(self.optim_config)}
 
     def _checkpoint_state(self, step: int, seconds: float) -> dict[str, Any]:
         return {
@@ -247,6 +267,7 @@ class Trainer:
             "num_processes": self.accelerator.num_processes,
             "seed": self.config.seed,
             "seconds": seconds,
+            "config": self._recorded_config(),
         }
 
     def _summary(self, start_step, step, resume_from, last_checkpoint, last_logged, seconds, report) -> dict[str, Any]:

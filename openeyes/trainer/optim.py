@@ -86,3 +86,29 @@ class WarmupSchedule:
 def build_scheduler(optimizer: torch.optim.Optimizer, config: OptimConfig, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
     rule = WarmupSchedule(total_steps, config.warmup_for(total_steps), config.schedule, config.min_lr_ratio)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, rule)
+
+
+def settings_of(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR) -> tuple[list[dict], dict]:
+    """This run's optimizer hyperparameters and schedule, captured before a checkpoint overwrites them."""
+    groups = [{key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups]
+    return groups, scheduler.state_dict()
+
+
+def reapply_settings(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR,
+                     settings: tuple[list[dict], dict]) -> None:
+    """After loading a checkpoint: keep its progress (step, Adam moments), follow this run's settings.
+
+    A checkpoint's scheduler holds the old peak lr, warmup and length; without this a resumed run
+    that extends ``trainer.steps`` or changes ``optim.*`` (forced) would silently keep the old ones.
+    With the same settings the learning rates come out bit-identical (exact resume).
+    """
+    groups, schedule = settings
+    progress = scheduler.last_epoch, getattr(scheduler, "_step_count", None)
+    scheduler.load_state_dict(schedule)
+    scheduler.last_epoch = progress[0]
+    if progress[1] is not None:
+        scheduler._step_count = progress[1]
+    for group, hyper, base, rule in zip(optimizer.param_groups, groups, scheduler.base_lrs, scheduler.lr_lambdas):
+        group.update(hyper)
+        group["lr"] = base * rule(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]

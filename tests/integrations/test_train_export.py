@@ -34,6 +34,9 @@ def test_stage1_trains_projector_only_then_stage2_and_export(mllm_dir, world, tm
     changed = {name for name, p in after.state_dict().items() if not torch.equal(p, before.state_dict()[name])}
     assert changed and all("multi_modal_projector" in name for name in changed)
     assert card["config"]["optim"]["lr"] == 1e-3 and card["config"]["optim"]["weight_decay"] == 0.0
+    again = ["integrate", "train", "--stage", "1", "--mllm", mllm_dir, "--data", world, "--out", str(s1), *RUN]
+    assert main(again) == 2  # its run folder s1.run is not resumed unless asked
+    assert main([*again, "--resume", "optim.lr=5e-4"]) == 2  # nor with another learning rate
     assert main(["integrate", "train", "--stage", "2", "--mllm", str(s1), "--data", world, "--out", str(s2), *RUN]) == 0
     tuned, _, _ = load_mllm(s2)
     assert not any("lora" in name for name in tuned.state_dict())

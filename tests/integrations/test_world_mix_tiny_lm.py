@@ -100,7 +100,7 @@ def test_world_mix_cli_reads_counts_and_refuses_a_malformed_one(bench_world, tmp
     assert "BENCH=N" in capsys.readouterr().err and not (tmp_path / "bad.json").exists()
 
 
-def test_tiny_lm_recipe_learns_the_world_text(bench_world, tmp_path):
+def test_tiny_lm_recipe_learns_the_world_text(bench_world, tmp_path, capsys):
     """20 steps lower the LM loss; the result loads as a transformers Llama + tokenizer with a card."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -121,6 +121,9 @@ def test_tiny_lm_recipe_learns_the_world_text(bench_world, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert model.config.hidden_size == 32 and "<image>" in tokenizer.get_vocab()
     assert read_card(out, kind="lm")["steps"] == 20
+    assert main(["integrate", "tiny-lm", "--config", str(config)]) == 2  # a used run folder: refused
+    assert main(["integrate", "tiny-lm", "--config", str(config), "--resume", "trainer.steps=21"]) == 0
+    assert "resuming from step 20 of" in capsys.readouterr().out
 
 
 def test_tiny_lm_answers_only_loss_covers_exactly_the_assistant_replies(tmp_path):

@@ -62,7 +62,8 @@ def test_resume_from_a_checkpoint_needs_its_rng_state(tmp_path):
 
 def test_resume_choices(tmp_path):
     make_trainer(tmp_path, config={"steps": 4}).train()
-    assert make_trainer(tmp_path, config={"steps": 4, "resume": "never"}).train()["start_step"] == 0
+    with pytest.raises(UserError, match="already holds an earlier run"):  # a new run never reuses a used folder
+        make_trainer(tmp_path, config={"steps": 4, "resume": "no"}).train()
     explicit = make_trainer(tmp_path / "other", config={"steps": 4, "resume": str(tmp_path / "checkpoints" / "step_0000004")})
     assert explicit.train()["start_step"] == 4
     with pytest.raises(UserError, match="not a complete checkpoint"):

@@ -107,6 +107,7 @@ def train_dcr(config: DcrTrainConfig, stage: int) -> Path:
     from openeyes.encoders.artifact import save_encoder_artifact
     from openeyes.trainer import Trainer
     from openeyes.trainer.freeze import apply_lora, merge_lora
+    from openeyes.trainer.resume import resolve_resume
     from openeyes.training.objectives import Composite, WeightedObjective
     from openeyes.training.objectives.dcr import DcrObjective, save_projector
     from openeyes.training.recipes.encoder import build_objectives, build_start_encoder
@@ -121,6 +122,7 @@ def train_dcr(config: DcrTrainConfig, stage: int) -> Path:
         dcr_config.projector = str(projector_dir)
     settings = config.stage1 if stage == 1 else config.stage2
     trainer_config = dataclasses.replace(settings.trainer, out_dir=str(Path(config.run_dir) / f"stage{stage}"))
+    resolve_resume(trainer_config.resume, trainer_config.out_dir)  # refuse a used run folder before building anything
 
     encoder = build_start_encoder(config.init, config.data).train()
     encoder.requires_grad_(False)
@@ -156,6 +158,7 @@ def train_dcr(config: DcrTrainConfig, stage: int) -> Path:
                       on_step_end=lambda model, step: composite.on_step_end(model),
                       param_filter=lambda name, param: param.requires_grad, export=export,
                       run_info={"recipe": "dcr", "stage": stage, "name": config.name},
-                      checkpoint_filter=_changing_state(encoder) if config.init.encoder else None)
+                      checkpoint_filter=_changing_state(encoder) if config.init.encoder else None,
+                      run_config={k: v for k, v in to_dict(config).items() if k != f"stage{3 - stage}"})
     trainer.train()
     return projector_dir if stage == 1 else Path(config.out)

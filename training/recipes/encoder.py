@@ -127,7 +127,10 @@ def train_encoder(config: EncoderTrainConfig) -> Path:
     from openeyes.encoders.artifact import save_encoder_artifact
     from openeyes.trainer import Trainer
     from openeyes.trainer.freeze import apply_lora, merge_lora
+    from openeyes.trainer.resume import resolve_resume
 
+    config.trainer.place_beside(config.out)
+    resolve_resume(config.trainer.resume, config.trainer.out_dir)  # refuse a used run folder before building anything
     encoder = build_start_encoder(config.init, config.data).train()
     objective = build_objectives(config.objectives, encoder)
     if config.lora.enabled:
@@ -148,6 +151,7 @@ def train_encoder(config: EncoderTrainConfig) -> Path:
         config.trainer, config.optim, encoder, objective, dataset, ImageTextCollate(encoder.image_size, patch_grid_for(config, encoder)),
         on_step_end=lambda model, step: objective.on_step_end(model),
         param_filter=trainable_filter(config), export=export, run_info={"recipe": "encoder", "name": config.name},
+        run_config=to_dict(config),
     )
     trainer.train()
     return Path(config.out)

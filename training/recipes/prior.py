@@ -17,6 +17,7 @@ from pathlib import Path
 from openeyes.config import to_dict
 from openeyes.errors import UserError
 from openeyes.trainer.config import OptimConfig, TrainerConfig
+from openeyes.trainer.resume import NEW_RUN
 from openeyes.training.objectives.spectral import SpectralConfig
 from openeyes.training.prior.model import PriorModelConfig
 from openeyes.training.prior.objective import DenoiseConfig, VaeTrainSettings
@@ -90,10 +91,11 @@ def prepare_vae(config: PriorTrainConfig, dataset, collate):
         vae = tiny_vae(config.model)
         settings = config.vae_train
         trainer_config = dataclasses.replace(config.trainer, steps=settings.steps, batch_size=settings.batch_size,
-                                             out_dir=str(Path(config.trainer.out_dir) / "vae"))
+                                             out_dir=str(Path(config.trainer.out_dir) / "vae"),
+                                             resume="no" if config.trainer.resume in NEW_RUN else "auto")
         optim = dataclasses.replace(config.optim, lr=settings.lr, weight_decay=0.0)
         Trainer(trainer_config, optim, vae, VaeObjective(config.model.image_size, settings.kl_weight), dataset, collate,
-                run_info={"recipe": "prior-vae", "name": config.name}).train()
+                run_info={"recipe": "prior-vae", "name": config.name}, run_config=to_dict(config)).train()
         images = collate([dataset[i] for i in range(min(256, len(dataset)))])["images"]
         calibrate_scaling_factor(vae.eval(), images)
     vae.requires_grad_(False)
@@ -120,10 +122,13 @@ def train_prior(config: PriorTrainConfig) -> Path:
     from openeyes.trainer import Trainer
     from openeyes.training.prior.loading import save_prior
     from openeyes.training.prior.model import build_prior
+    from openeyes.trainer.resume import resolve_resume
     from openeyes.training.prior.objective import DenoisingObjective
 
     if config.model.space == "pixel" and config.vae is not None:
         raise UserError("vae is set but model.space=pixel; use model.space=latent")
+    config.trainer.place_beside(config.out)
+    resolve_resume(config.trainer.resume, config.trainer.out_dir)  # refuse a used run folder before building anything
     dataset = build_dataset(config.data, config.model.image_size)
     collate = ImageTextCollate(config.model.image_size)
     tokenizer = world_caption_tokenizer(config.text, config.data.world_seed, config.data)
@@ -138,7 +143,7 @@ def train_prior(config: PriorTrainConfig) -> Path:
 
     trainer = Trainer(config.trainer, config.optim, prior.train(), objective, dataset, collate,
                       param_filter=trainable_filter(config), export=export,
-                      run_info={"recipe": "prior", "name": config.name},
+                      run_info={"recipe": "prior", "name": config.name}, run_config=to_dict(config),
                       checkpoint_filter=lambda name: not name.startswith("model.vae."))  # the frozen VAE is rebuilt
     trainer.train()
     return Path(config.out)

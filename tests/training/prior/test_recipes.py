@@ -39,7 +39,10 @@ def pixel_prior(tmp_path_factory):
 def test_prior_cli_trains_resumes_and_writes_a_loadable_artifact(pixel_prior):
     tmp, run, out = pixel_prior
     assert _summary(run)["steps"] == 2
-    _train_prior(tmp, "pixel", ["trainer.steps=3"])  # continues from step 2
+    again = [*PRIOR, f"trainer.out_dir={run}", f"out={out}", "trainer.steps=3"]
+    assert main(["train", "prior", *again]) == 2  # a used run folder is not resumed unless asked
+    assert main(["train", "prior", "--resume", *again, "optim.lr=1e-3"]) == 2  # nor with another config
+    _train_prior(tmp, "pixel", ["--resume", "trainer.steps=3"])  # continues from step 2
     summary = _summary(run)
     assert summary["start_step"] == 2 and summary["steps"] == 3
     prior = load_prior(out)
@@ -66,13 +69,15 @@ def test_dcr_stage1_then_stage2_with_resume(tmp_path, pixel_prior):
               "dcr.chunk_size=8", "lora.r=2", *[f"stage1.{s}" for s in STAGE], *[f"stage2.{s}" for s in STAGE]]
     assert main(["train", "dcr", "--stage", "2", *common]) == 2  # no projector yet: one-line user error
     assert main(["train", "dcr", "--stage", "1", *common, "stage1.trainer.steps=2"]) == 0
-    assert main(["train", "dcr", "--stage", "1", *common, "stage1.trainer.steps=3"]) == 0
+    assert main(["train", "dcr", "--stage", "1", *common, "stage1.trainer.steps=3"]) == 2  # not resumed unless asked
+    assert main(["train", "dcr", "--stage", "1", "--resume", *common, "stage1.trainer.steps=3"]) == 0
     stage1 = _summary(tmp_path / "dcr" / "stage1")
     assert stage1["start_step"] == 2 and stage1["steps"] == 3 and "dcr" in stage1["last"]
     assert (tmp_path / "dcr" / "projector" / "projector.safetensors").is_file()
 
     assert main(["train", "dcr", "--stage", "2", *common, "stage2.trainer.steps=2"]) == 0
-    assert main(["train", "dcr", "--stage", "2", *common, "stage2.trainer.steps=3"]) == 0
+    assert main(["train", "dcr", "--stage", "2", "--resume", *common, "stage2.trainer.steps=3", "stage2.optim.lr=1e-3"]) == 2
+    assert main(["train", "dcr", "--stage", "2", "--resume", *common, "stage2.trainer.steps=3"]) == 0
     stage2 = _summary(tmp_path / "dcr" / "stage2")
     assert stage2["start_step"] == 2 and stage2["steps"] == 3
     assert 0 < stage2["trainable_parameters"] < stage2["total_parameters"]  # LoRA adapters only
