@@ -45,10 +45,13 @@ stage2() {  # stage2 NAME SEED MODEL_OUT [overrides...]: stage 2 from the shared
 }
 
 if want prior; then  # the zoo prior
-  $RUN openeyes train prior --config zoo/tiny-prior/train.yaml out=zoo/tiny-prior trainer.out_dir="$OUT/prior-plain-run"
+  [ -f "$OUT/prior-plain/openeyes.json" ] || $RUN openeyes train prior --config zoo/tiny-prior/train.yaml \
+      out="$OUT/prior-plain" trainer.out_dir="$OUT/prior-plain-run"
+  openeyes zoo publish "$OUT/prior-plain" tiny-prior --dtype float32
 fi
 if want spectral; then  # its spectral twin: same config, steps and seed, plus lambda * L_s (Eq. 15)
-  $RUN openeyes train prior --config zoo/tiny-prior/train.yaml spectral.enabled=true name=tiny-prior-spectral \
+  [ -f "$OUT/prior-spectral/openeyes.json" ] || \
+      $RUN openeyes train prior --config zoo/tiny-prior/train.yaml spectral.enabled=true name=tiny-prior-spectral \
       out="$OUT/prior-spectral" trainer.out_dir="$OUT/prior-spectral-run"
 fi
 if want quality; then  # FD in tiny-clip feature space + zero-shot accuracy of class-conditioned samples
@@ -56,14 +59,15 @@ if want quality; then  # FD in tiny-clip feature space + zero-shot accuracy of c
   $RUN python -m openeyes.training.prior.quality --prior "$OUT/prior-spectral" --out "$RESULTS/prior_quality_spectral.json"
 fi
 if want stage1; then
-  $RUN openeyes train dcr --stage 1 --config "$CONFIG" run_dir="$OUT/dcr-r0"
+  [ -f "$OUT/dcr-r0/projector/projector.safetensors" ] || $RUN openeyes train dcr --stage 1 --config "$CONFIG" run_dir="$OUT/dcr-r0"
 fi
 if want table; then
   runs=()
   for s in $SEEDS; do
     evaluate zoo:tiny-clip base "$s"
-    if [ "$s" = 0 ]; then dcr_model=zoo/tiny-dcr; else dcr_model="$OUT/models/dcr-$s"; fi
+    dcr_model="$OUT/models/dcr-$s"
     stage2 dcr "$s" "$dcr_model"
+    if [ "$s" = 0 ]; then openeyes zoo publish "$dcr_model" tiny-dcr; fi
     stage2 dcr_saco "$s" "$OUT/models/dcr_saco-$s" weights_dtype=float32 \
         "stage2_objectives=[{name: saco, weight: 1.0, options: {mode: continue, alpha: 5.0}}]"
     stage2 dcr_clipin "$s" "$OUT/models/dcr_clipin-$s" weights_dtype=float32 \
@@ -78,9 +82,10 @@ fi
 if want ablation; then  # local-token ratio (share of patch tokens appended to the condition), seed 0
   runs=("0%=$OUT/eval/dcr-0")
   for r in $RATIOS; do
-    $RUN openeyes train dcr --stage 1 --config "$CONFIG" run_dir="$OUT/dcr-r$r" dcr.local_ratio="$r"
-    $RUN openeyes train dcr --stage 2 --config "$CONFIG" run_dir="$OUT/dcr-r$r" dcr.local_ratio="$r" \
-        out="$OUT/models/dcr-r$r" weights_dtype=float32
+    [ -f "$OUT/dcr-r$r/projector/projector.safetensors" ] || \
+        $RUN openeyes train dcr --stage 1 --config "$CONFIG" run_dir="$OUT/dcr-r$r" dcr.local_ratio="$r"
+    [ -f "$OUT/models/dcr-r$r/openeyes.json" ] || $RUN openeyes train dcr --stage 2 --config "$CONFIG" \
+        run_dir="$OUT/dcr-r$r" dcr.local_ratio="$r" out="$OUT/models/dcr-r$r" weights_dtype=float32
     evaluate "$OUT/models/dcr-r$r" "dcr-r$r" 0
     runs+=("$(python -c "print(f'{round(float($r) * 100)}%')")=$OUT/eval/dcr-r$r-0")
   done
