@@ -33,7 +33,8 @@ def llava(
     name: Optional[str] = typer.Option(None, help="artifact name (default: the out folder's name)"),
 ):
     """Assemble a LlavaForConditionalGeneration from an encoder and a causal LM."""
-    from openeyes.encoders.loading import load_encoder
+    from openeyes.encoders.loading import encoder_source, load_encoder
+    from openeyes.hub import locate
     from openeyes.integrations.llava.artifact import save_mllm
     from openeyes.integrations.llava.assemble import PROJECTORS, AssembleOptions, assemble, load_language_model
 
@@ -43,6 +44,7 @@ def llava(
     if select_strategy not in (None, "default", "full"):
         raise UserError(f"--select-strategy must be default or full, got {select_strategy!r}")
     options = AssembleOptions(vision_feature_layer, select_strategy, projector, seed)
+    encoder_source(encoder), locate(lm, "language model")  # a mistyped spec fails before anything loads
     enc = load_encoder(encoder)
     language_model, tokenizer = load_language_model(lm)
     model, processor = assemble(enc, language_model, tokenizer, options)
@@ -61,12 +63,13 @@ def swap(
     seed: int = typer.Option(0, help="projector init seed (with --reinit-projector)"),
 ):
     """Replace the vision tower of an MLLM, keeping its LM (and projector when the width matches)."""
-    from openeyes.encoders.loading import load_encoder
+    from openeyes.encoders.loading import encoder_source, load_encoder
     from openeyes.integrations.llava.artifact import save_mllm
     from openeyes.integrations.llava.swap import swap_encoder
     from openeyes.mllm.loading import load_mllm
 
     _fresh_out(out)
+    encoder_source(encoder)  # a mistyped --encoder fails before the MLLM loads
     model, processor, card = load_mllm(mllm)
     swapped, new_processor, kept = swap_encoder(model, processor, load_encoder(encoder),
                                                 reinit_projector=reinit_projector, seed=seed)

@@ -99,16 +99,16 @@ def load_language_model(spec: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from openeyes.complete_load import load_complete
+    from openeyes.hub import load_failure, locate
 
-    path = Path(spec).expanduser()
-    if path.exists() and not (path / "config.json").is_file():
-        raise UserError(f"language model {spec!r}: {path} has no config.json (not a transformers directory)")
+    source = locate(spec, "language model", "a transformers causal-LM directory, an HF hub id or zoo:NAME")
+    if Path(source).is_dir() and not (Path(source) / "config.json").is_file():
+        raise UserError(f"language model {spec}: {source} has no config.json (not a transformers directory)")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path) if path.exists() else spec)
-        model = load_complete(AutoModelForCausalLM, str(path) if path.exists() else spec)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = load_complete(AutoModelForCausalLM, source)
     except (OSError, ValueError) as problem:
-        raise UserError(f"cannot load language model {spec!r} (no such directory, or a hub id that is not "
-                        f"available offline): {str(problem).splitlines()[0]}") from None
+        raise load_failure("language model", source, problem) from None
     return model.eval(), tokenizer
 
 

@@ -7,7 +7,8 @@ Specs, tried in this order:
   visual only, ``.pt/.pth/.ckpt/.bin`` via ``torch.load(weights_only=True)`` or ``.safetensors``)
 - an openeyes encoder artifact directory (has ``openeyes.json``; hashes verified first)
 - a plain transformers directory (has ``config.json``)
-- a Hugging Face hub id such as ``openai/clip-vit-base-patch32`` (needs the hub or its cache)
+- a Hugging Face hub id such as ``openai/clip-vit-base-patch32`` (needs the hub or its cache;
+  ``openeyes.hub.locate`` fails fast when neither answers)
 """
 from __future__ import annotations
 
@@ -16,32 +17,36 @@ from pathlib import Path
 from openeyes.artifacts import CARD_NAME, read_card
 from openeyes.encoders.protocol import Encoder
 from openeyes.errors import UserError
+from openeyes.hub import load_failure, locate
 from openeyes.zoo_registry import resolve as resolve_zoo
 
 OPEN_CLIP_PREFIX = "open_clip:"
-_HUB_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
+ACCEPTED = "an encoder artifact or transformers directory, an HF hub id, open_clip:<model>[@ckpt] or zoo:NAME"
+
+
+def encoder_source(spec: str) -> str:
+    """What ``spec`` points to (an ``open_clip:`` spec, a directory or a readable hub id), checked
+    without loading anything: a typo fails here in one line."""
+    spec = str(spec).strip()
+    if not spec:
+        raise UserError(f"empty encoder spec; give {ACCEPTED}")
+    spec = resolve_zoo(spec)  # zoo:NAME -> the built zoo folder
+    if spec.startswith(OPEN_CLIP_PREFIX):
+        return spec
+    if Path(spec).expanduser().is_file():
+        raise UserError(f"encoder {spec} is a file; give a directory, an HF id or open_clip:<model>@{spec}")
+    return locate(spec, "encoder", ACCEPTED)
 
 
 def load_encoder(spec: str, device: str = "cpu", verify: bool = True) -> Encoder:
     """Resolve ``spec`` (see module docstring) to an encoder on ``device`` in eval mode."""
-    spec = str(spec).strip()
-    if not spec:
-        raise UserError("empty encoder spec; give an artifact dir, an HF dir or id, or open_clip:<model>")
-    spec = resolve_zoo(spec)  # zoo:NAME -> the built zoo folder
-    if spec.startswith(OPEN_CLIP_PREFIX):
+    source = encoder_source(spec)
+    if source.startswith(OPEN_CLIP_PREFIX):
         from openeyes.encoders.openclip_backend import load_openclip_spec
 
-        encoder = load_openclip_spec(spec[len(OPEN_CLIP_PREFIX):])
+        encoder = load_openclip_spec(source[len(OPEN_CLIP_PREFIX):])
     else:
-        path = Path(spec).expanduser()
-        if path.is_dir():
-            encoder = _load_directory(path, verify)
-        elif path.exists():
-            raise UserError(f"encoder spec {spec!r} is a file; give a directory, an HF id or open_clip:<model>@{spec}")
-        elif _looks_like_hub_id(spec):
-            encoder = _load_hub_id(spec)
-        else:
-            raise UserError(f"encoder {spec!r} not found: no such directory, and not an HF hub id or open_clip:<model> spec")
+        encoder = _load_directory(Path(source), verify) if Path(source).is_dir() else _load_hub_id(source)
     return encoder.to(device).eval()
 
 
@@ -63,22 +68,10 @@ def _from_pretrained(cls, source: str, name: str):
         raise UserError(f"cannot load encoder {source!r}: {problem}") from None
 
 
-def _looks_like_hub_id(spec: str) -> bool:
-    """``name`` or ``org/name`` made of hub-safe characters (no absolute or relative path)."""
-    if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or not set(spec) <= _HUB_ID_CHARS:
-        return False
-    return all(part and not part.startswith(".") for part in spec.split("/"))
-
-
 def _load_hub_id(spec: str) -> Encoder:
     from openeyes.encoders.hf_backend import HFEncoder
 
     try:
         return HFEncoder.from_pretrained(spec, name=spec)
-    except (OSError, EnvironmentError) as problem:
-        raise UserError(
-            f"could not load encoder {spec!r}: it is no local directory, and the Hugging Face hub id could not be "
-            f"fetched (offline, or no such repo; download it once or pass a local path). Detail: {str(problem).splitlines()[0]}"
-        ) from None
-    except ValueError as problem:
-        raise UserError(f"cannot load encoder {spec!r}: {problem}") from None
+    except (OSError, ValueError) as problem:  # no such repo on the hub, or a model type HFEncoder does not wrap
+        raise load_failure("encoder", spec, problem) from None

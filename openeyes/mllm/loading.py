@@ -21,23 +21,20 @@ def load_mllm(source: str | Path, *, device: str = "cpu", dtype: Any = None, ver
     import torch
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-    from openeyes.zoo_registry import resolve
+    from openeyes.hub import load_failure, locate
 
-    source = resolve(str(source)) if isinstance(source, str) else source
-    path = Path(source).expanduser()
+    source = locate(source, "MLLM", "an MLLM directory (artifact or transformers Llava), an HF hub id or zoo:NAME")
+    path = Path(source)
     card: dict[str, Any] = {}
     if path.is_dir():
         if (path / CARD_NAME).is_file():
             card = read_card(path, verify=verify, kind="mllm")
         if not (path / "config.json").is_file():
             raise UserError(f"{path} is not an MLLM directory (no config.json)")
-    elif path.exists():
-        raise UserError(f"MLLM {source} is a file; give a directory")
     try:
-        model = load_complete(LlavaForConditionalGeneration, str(path) if path.is_dir() else str(source),
-                              dtype=dtype or torch.float32)
-        processor = AutoProcessor.from_pretrained(str(path) if path.is_dir() else str(source))
+        model = load_complete(LlavaForConditionalGeneration, source, dtype=dtype or torch.float32)
+        processor = AutoProcessor.from_pretrained(source)
     except (OSError, ValueError) as problem:
-        raise UserError(f"cannot load MLLM {source!r}: {str(problem).splitlines()[0]}") from None
+        raise load_failure("MLLM", source, problem) from None
     processor.tokenizer.padding_side = "left"
     return model.to(device).eval(), processor, card

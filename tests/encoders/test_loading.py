@@ -18,7 +18,7 @@ def test_plain_hf_directory(tiny_siglip, tmp_path):
 
 def test_hub_id_offline_is_a_clear_user_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(UserError, match="hub id could not be fetched"):
+    with pytest.raises(UserError, match="as a hub id it cannot be fetched: HF_HUB_OFFLINE is set"):
         load_encoder("openeyes-test/definitely-not-cached-clip")
 
 
