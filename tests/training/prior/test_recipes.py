@@ -129,7 +129,7 @@ def test_dcr_stage1_checkpoints_leave_out_the_frozen_encoder(tmp_path, pixel_pri
         keys = set(handle.keys())
     assert keys and all(k.startswith("objective.") for k in keys)  # no encoder weight stored
     assert any("conditioner" in k for k in keys)
-    assert main(["train", "dcr", "--stage", "1", *common, "stage1.trainer.steps=3"]) == 0
+    assert main(["train", "dcr", "--stage", "1", "--resume", *common, "stage1.trainer.steps=3"]) == 0
     assert _summary(tmp_path / "dcr" / "stage1")["start_step"] == 2
 
 
