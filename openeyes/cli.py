@@ -28,10 +28,12 @@ from openeyes.errors import UserError
 
 ENTRY_POINT_GROUP = "openeyes.cli"
 
-# Used when openeyes runs from a checkout that was never installed (no entry points yet).
+# Used when openeyes runs from a checkout that was never installed (no entry points yet), and for
+# any sub-app an older install's entry points do not list yet.
 FALLBACK_SUBAPPS = {
     "world": "openeyes.world.cli:app",
     "zoo": "openeyes.zoo_cli:app",
+    "convert": "openeyes.convert_cli:app",
     "train": "openeyes.training.cli:app",
     "eval": "openeyes.eval_mllm.cli:app",
     "integrate": "openeyes.integrations.cli:app",
@@ -41,7 +43,7 @@ FALLBACK_SUBAPPS = {
 
 def _subapp_targets() -> dict[str, str]:
     found = {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
-    return dict(sorted((found or FALLBACK_SUBAPPS).items()))
+    return dict(sorted({**FALLBACK_SUBAPPS, **found}.items()))
 
 
 def _load(target: str) -> click.Command:
@@ -61,9 +63,19 @@ class LazyLayers(click.Group):
         return None if target is None else _load(target)
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        from openeyes import __version__
+
+        click.echo(f"openeyes {__version__}")
+        ctx.exit()
+
+
 root = LazyLayers(
     name="openeyes",
     help="openeyes: enhance vision encoders, put them into MLLMs, evaluate and serve them.",
+    params=[click.Option(["--version"], is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+                         help="Show the version and exit.")],
 )
 
 

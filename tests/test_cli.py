@@ -30,3 +30,15 @@ def test_console_script_exit_code_and_no_traceback():
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.startswith("error:")
+
+
+def test_version(capsys):
+    from openeyes import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"openeyes {__version__}"
+
+
+def test_every_core_sub_app_is_listed_even_when_entry_points_are_older(capsys):
+    assert main(["--help"]) == 0
+    assert "convert" in capsys.readouterr().out

@@ -145,36 +145,13 @@ def test_tiny_llava_tells_mmvp_world_pairs_apart(tmp_path):
     assert metrics["pair_accuracy"] >= 0.35, metrics
 
 
-def test_publish_copies_the_subfolders_of_a_prior_style_artifact(tmp_path, monkeypatch):
-    """A prior keeps its weights in unet/, text_encoder/...: publish copies them and re-hashes the card."""
-    import torch
-    from safetensors.torch import save_file
-
-    import openeyes.zoo_registry as registry
-    from openeyes.artifacts import read_card, write_card
-
-    source = tmp_path / "prior"
-    (source / "unet").mkdir(parents=True)
-    save_file({"w": torch.ones(2, 2)}, str(source / "unet" / "diffusion_pytorch_model.safetensors"))
-    (source / "unet" / "config.json").write_text("{}")
-    write_card(source, "prior", "p")
-    root = tmp_path / "zoo"
-    (root / "p" / "vae").mkdir(parents=True)  # left by an older build: must go
-    (root / "p" / "vae" / "old.safetensors").write_bytes(b"old")
-    (root / "p" / "recipe.yaml").write_text("kind: prior\ndescription: test\nbuild: none\n")
-    monkeypatch.setattr(registry, "zoo_root", lambda: root)
-    assert main(["zoo", "publish", str(source), "p", "--dtype", "float32"]) == 0
-    assert (root / "p" / "unet" / "diffusion_pytorch_model.safetensors").is_file() and not (root / "p" / "vae").exists()
-    card = read_card(root / "p", verify=True)
-    assert list(card["files"]) == ["unet/diffusion_pytorch_model.safetensors"]
-
-
-def _zoo_paths_written(text):
-    """Model folders under zoo/ that a recipe file names as an output (recipe files themselves are read)."""
+def _zoo_paths_written(text, names):
+    """Zoo model folders that a script names other than through one of their recipe files."""
     import re
 
     code = "\n".join(line.split("#")[0] for line in text.splitlines())
-    return re.findall(r"zoo/(tiny-[\w-]+)(?![\w-]*/[\w.-]+\.(?:yaml|sh))", code)
+    found = re.findall(r"zoo/([\w-]+)(?![\w-]*/[\w.-]+\.(?:yaml|sh))", code)
+    return [name for name in found if name in names]
 
 
 def test_no_recipe_under_zoo_writes_into_zoo():
@@ -189,6 +166,25 @@ def test_no_recipe_under_zoo_writes_into_zoo():
         written = [config.get(key) for key in outputs] + [(config.get("trainer") or {}).get("out_dir")]
         for target in filter(None, written):
             assert not str(target).startswith(("zoo/", "./zoo/")), f"{path} writes into {target}"
+    names = set(entries())
     for path in sorted(zoo_root().rglob("*.sh")):
-        assert _zoo_paths_written(path.read_text()) == [], f"{path} writes a zoo model folder directly"
-    assert _zoo_paths_written('out=zoo/tiny-saco x --config zoo/tiny-saco/train.yaml') == ["tiny-saco"]
+        assert _zoo_paths_written(path.read_text(), names) == [], f"{path} writes a zoo model folder directly"
+    assert _zoo_paths_written("out=zoo/tiny-saco x --config zoo/tiny-saco/train.yaml", names) == ["tiny-saco"]
+
+
+def test_every_zoo_recipe_shows_progress_on_the_console():
+    """DCR's and the priors' recipes turned the bar off: their long runs printed nothing (issue 20)."""
+    import yaml
+
+    from openeyes.zoo_registry import zoo_root
+
+    def trainer_sections(config):
+        for key, value in config.items():
+            if key == "trainer" and isinstance(value, dict):
+                yield value
+            elif isinstance(value, dict):
+                yield from trainer_sections(value)
+
+    for path in sorted(zoo_root().glob("*/*.yaml")):
+        for section in trainer_sections(yaml.safe_load(path.read_text()) or {}):
+            assert section.get("progress_bar", True), f"{path}: progress_bar is off"

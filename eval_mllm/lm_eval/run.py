@@ -11,6 +11,8 @@ whose predictions are lm-eval's logged samples.
 """
 from __future__ import annotations
 
+import contextlib
+
 import copy
 import math
 import tempfile
@@ -100,6 +102,22 @@ def _sample_predictions(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return records
 
 
+@contextlib.contextmanager
+def quiet_git_hash():
+    """lm-eval records ``git describe`` of the working directory and lets git print "fatal: not a git
+    repository" outside a checkout; record openeyes' own version (and commit) instead, silently."""
+    import lm_eval.evaluator as evaluator
+
+    from openeyes.eval_mllm.results import code_version
+
+    original = evaluator.get_git_commit_hash
+    evaluator.get_git_commit_hash = code_version
+    try:
+        yield
+    finally:
+        evaluator.get_git_commit_hash = original
+
+
 def run_lm_eval(spec: str, tasks: list[str], data: str | Path, out: str | Path, options: LMEvalOptions | None = None,
                 *, mllm: Any = None) -> dict[str, dict[str, float | None]]:
     """Evaluate through lm-eval; metrics by task (also written to ``out``)."""
@@ -136,10 +154,11 @@ def run_lm_eval(spec: str, tasks: list[str], data: str | Path, out: str | Path, 
         model = OpenEyesLM(spec, mllm=mllm, batch_size=options.batch_size, device=options.device,
                            model_name=options.model_name, api_key=options.api_key, max_new_tokens=options.max_new_tokens)
         # --limit is applied by the converter (the same items as `eval mllm --limit`), not by lm-eval
-        results = simple_evaluate(model=model, tasks=configs, task_manager=manager, limit=None,
-                                  bootstrap_iters=0, log_samples=True, random_seed=options.seed,
-                                  numpy_random_seed=options.seed, torch_random_seed=options.seed,
-                                  fewshot_random_seed=options.seed)
+        with quiet_git_hash():
+            results = simple_evaluate(model=model, tasks=configs, task_manager=manager, limit=None,
+                                      bootstrap_iters=0, log_samples=True, random_seed=options.seed,
+                                      numpy_random_seed=options.seed, torch_random_seed=options.seed,
+                                      fewshot_random_seed=options.seed)
     if results is None:  # not rank 0 under a distributed lm-eval launch
         return {}
     wanted = {config["task"]: [m["metric"] for m in config["metric_list"]] for config in configs}

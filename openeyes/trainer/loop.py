@@ -316,9 +316,13 @@ def _make_accelerator(config: TrainerConfig):
 def _progress_bar(config: TrainerConfig, is_main: bool, start_step: int):
     if not (config.progress_bar and is_main):
         return None
+    import sys
+
     from tqdm.auto import tqdm
 
-    return tqdm(total=config.steps, initial=start_step, desc="train", dynamic_ncols=True)
+    # On a terminal the bar redraws in place; into a log file it writes a line every 30 s at most.
+    interval = 0.1 if sys.stderr.isatty() else 30.0
+    return tqdm(total=config.steps, initial=start_step, desc="train", dynamic_ncols=True, mininterval=interval)
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:

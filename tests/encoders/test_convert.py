@@ -114,3 +114,29 @@ def test_unsupported_variants_are_refused(variant, message):
     model = CLIP(24, {**TINY_VISION, **variant.get("vision", {})}, {**TINY_TEXT, **variant.get("text", {})}, **extra)
     with pytest.raises(UserError, match=message):
         openclip_to_hf(perturb(model))
+
+
+def test_cli_converts_an_open_clip_checkpoint_and_reports_the_difference(tmp_path, capsys):
+    """`openeyes convert open-clip`: the artifact embeds like open_clip's own forward pass."""
+    from openeyes.cli import main
+
+    from .openclip_models import register_tiny_config
+
+    name = register_tiny_config(tmp_path)
+    source = tiny_openclip(quick_gelu=True, seed=5)
+    torch.save(source.state_dict(), tmp_path / "weights.pt")
+    out = tmp_path / "converted"
+    assert main(["convert", "open-clip", "--model", f"open_clip:{name}@{tmp_path / 'weights.pt'}", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed and "check: max |open_clip - converted|" in printed
+    image_error = float(printed.split("image embedding ")[1].split(",")[0])
+    assert image_error < 1e-4
+    converted = load_encoder(str(out))
+    pixels = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert (converted.encode_image(pixels) - source.encode_image(pixels)).abs().max() < 1e-4
+
+    assert main(["convert", "open-clip", "--model", f"{name}@{tmp_path / 'missing.pt'}", "--out", str(tmp_path / "x")]) == 2
+    assert main(["convert", "open-clip", "--model", f"{name}@{tmp_path / 'weights.pt'}", "--out", str(out)]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and "not found" in errors[0] and "not an empty folder" in errors[1]

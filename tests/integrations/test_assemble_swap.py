@@ -157,3 +157,15 @@ def test_user_errors_are_one_line_and_exit_2(args, message, mllm_dir, encoder_di
 def error_lines(err: str) -> list[str]:
     """stderr without transformers' weight-loading progress bars (tqdm lines ending in ``it/s]``)."""
     return [line for line in err.splitlines() if line.strip() and not line.rstrip().endswith("it/s]")]
+
+
+def test_zoo_names_work_for_every_model_option(tmp_path):
+    """zoo:NAME for --lm (llava) and for the Path-typed --mllm (swap) too; they went to the hub before."""
+    from openeyes.mllm.loading import load_mllm
+
+    assembled, swapped = tmp_path / "assembled", tmp_path / "swapped"
+    assert main(["integrate", "llava", "--encoder", "zoo:tiny-clip", "--lm", "zoo:tiny-lm", "--vision-feature-layer", "-1",
+                 "--out", str(assembled)]) == 0
+    assert main(["integrate", "swap", "--mllm", "zoo:tiny-llava", "--encoder", "zoo:tiny-saco", "--out", str(swapped)]) == 0
+    _, _, card = load_mllm(swapped)
+    assert card["base"] == "tiny-llava" and card["mllm"]["encoder"] == "zoo:tiny-saco"

@@ -112,3 +112,11 @@ def test_numbers_equal_with_varied_answers(world_root, tmp_path):
             assert _same(summary[task][name], value), (task, name, summary[task][name], value)
             defined += value is not None and 0 < value < 1
     assert defined >= 10  # most numbers are strictly between 0 and 1: the comparison has teeth
+
+
+def test_no_stray_git_message_outside_a_checkout(tiny_mllm_dir, world_root, tmp_path, monkeypatch, capfd):
+    """lm-eval ran `git describe` in the working directory: 'fatal: not a git repository' on the console."""
+    monkeypatch.chdir(tmp_path)  # not inside any git checkout
+    assert main(["eval", "lm-eval", "--model", tiny_mllm_dir, "--tasks", "openeyes_pope", "--data", str(world_root),
+                 "--out", str(tmp_path / "lm"), "--limit", "2", "--max-new-tokens", "2", "--device", "cpu"]) == 0
+    assert "fatal" not in capfd.readouterr().err
