@@ -9,7 +9,9 @@ computes openeyes' greedy answers on ``--n`` items of each (half asked text-firs
 image-first), then runs ``interop_client.py`` in each client's venv: transformers loads the
 export (missing/unexpected keys counted, every stored tensor found among the loaded weights)
 and answers the same items through the export's chat template; lmms-eval answers them through
-its own ``llava_hf`` class; the model card's snippet runs as printed in every transformers venv.
+its own ``llava_hf`` class; the model card's snippet runs as printed in every transformers venv;
+with ``--llava-src`` (a checkout of haotian-liu/LLaVA, which is not on PyPI), the original code
+base's ``load_pretrained_model`` loads ``export-original --full`` and answers the same items.
 Prints one JSON line per client (equal answers per benchmark, keys loaded) and a summary line;
 exits 1 when any client differs or fails to load every weight.
 """
@@ -30,6 +32,9 @@ CLIENTS = {  # name -> (pip requirements, runner mode)
     "tf4.57.6": (["torch==2.13.0", "transformers==4.57.6", "pillow", "safetensors"], "transformers"),
     "tf5.23.0": (["torch==2.13.0", "transformers==5.23.0", "pillow", "safetensors"], "transformers"),
     "lmms-eval": (["torch==2.13.0", "lmms-eval==0.7.3", "decord"], "lmms_eval"),
+    # the original LLaVA code base pins transformers 4.37.2; its source comes from --llava-src (not on PyPI)
+    "llava-original": (["torch==2.13.0", "transformers==4.37.2", "pillow", "safetensors", "numpy<2", "sentencepiece",
+                        "accelerate"], "llava_original"),
 }
 CACHE = Path(os.environ.get("OPENEYES_INTEROP_CACHE", Path.home() / ".cache" / "openeyes" / "interop"))
 
@@ -72,11 +77,16 @@ def openeyes_answers(export: Path, items: list[dict], max_new_tokens: int) -> di
     return dict(zip([item["key"] for item in items], mllm.generate(requests, max_new_tokens=max_new_tokens)))
 
 
-def run_client(name: str, export: Path, work: Path, items_file: Path, max_new_tokens: int) -> dict:
-    python = venv_python(name)
+def run_client(name: str, export: Path, work: Path, items_file: Path, max_new_tokens: int, llava_src: str | None) -> dict:
     mode = CLIENTS[name][1]
+    if mode == "llava_original":
+        if not llava_src:
+            return {"error": "skipped: pass --llava-src DIR (a checkout of haotian-liu/LLaVA)"}
+        export = work / "llava-original-export"  # LLaVA's builder needs 'llava' in the folder name
+    python = venv_python(name)
     out = work / f"{name}.json"
-    extra = [str(REPO / "openeyes" / "_torchvision_compat.py")] if mode == "lmms_eval" else []
+    extra = {"lmms_eval": [str(REPO / "openeyes" / "_torchvision_compat.py")],
+             "llava_original": [str(llava_src)]}.get(mode, [])
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH",)}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     done = subprocess.run([str(python), str(HERE / "interop_client.py"), mode, str(export), str(items_file), str(out),
@@ -112,6 +122,7 @@ def main() -> int:
     parser.add_argument("--clients", default=",".join(CLIENTS))
     parser.add_argument("--work", default=str(REPO / "runs" / "export_interop"))
     parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--llava-src", default=None, help="checkout of haotian-liu/LLaVA (for the llava-original client)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import openeyes  # noqa: F401  (CPU-torchvision fix for this process)
@@ -128,14 +139,25 @@ def main() -> int:
     shutil.rmtree(export, ignore_errors=True)
     if openeyes_main(["integrate", "export", "--mllm", args.mllm, "--out", str(export)]) != 0:
         return 1
+    original = work / "llava-original-export"
+    shutil.rmtree(original, ignore_errors=True)
+    if openeyes_main(["integrate", "export-original", "--mllm", args.mllm, "--out", str(original), "--full"]) != 0:
+        return 1
     items = world_items(world, args.n)
     items_file = work / "items.jsonl"
     items_file.write_text("".join(json.dumps(item) + "\n" for item in items))
     reference = openeyes_answers(export, items, args.max_new_tokens)
     ok = True
-    for name in [c for c in args.clients.split(",") if c]:
+    names = [c for c in args.clients.split(",") if c]
+    unknown = [c for c in names if c not in CLIENTS]
+    if unknown:
+        parser.error(f"unknown client {unknown[0]!r}; choose from {', '.join(CLIENTS)}")
+    for name in names:
+        if CLIENTS[name][1] == "llava_original" and not args.llava_src:
+            print(json.dumps({"client": name, "skipped": "pass --llava-src DIR (a checkout of haotian-liu/LLaVA)"}))
+            continue
         started = time.perf_counter()
-        result = run_client(name, export, work, items_file, args.max_new_tokens)
+        result = run_client(name, export, work, items_file, args.max_new_tokens, args.llava_src)
         line = {"client": name, **{k: v for k, v in result.items() if k != "answers"}}
         if "error" not in result:
             line.update(compare(result, reference, items))
