@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -139,9 +141,13 @@ def check_ledger(client: httpx.Client, meta: dict, ledger: Ledger, before: int =
 
 
 def test_workers_2_with_default_settings_answer_as_one_index(artifacts):
-    """No --index: the CLI starts a local Postgres for both workers; a killed worker loses nothing."""
+    """No --index: the CLI starts a local Postgres for both workers; a killed worker loses nothing;
+    stopping the server stops that Postgres and removes its temporary folder."""
+    earlier = set(Path(tempfile.gettempdir()).glob("openeyes-index-*"))
     live = serve(artifacts, "--workers", "2")
+    ours = set(Path(tempfile.gettempdir()).glob("openeyes-index-*")) - earlier
     try:
+        assert len(ours) == 1 and pg_local.is_running(next(iter(ours)))
         with live.client() as client:
             meta = info(client)
             assert meta["count"] == 0
@@ -168,6 +174,10 @@ def test_workers_2_with_default_settings_answer_as_one_index(artifacts):
                 thread.join(60)
             wait_for(lambda: live.client().get("/readyz").status_code == 200, 120, "readiness after the kill")
             check_ledger(client, meta, ledger, before=12)
+        live.process.terminate()  # a plain stop: the server, then its local Postgres
+        assert live.process.wait(600) == 0
+        assert not any(folder.exists() for folder in ours)
+        assert not [p for p in psutil.process_iter(["cmdline"]) if any(str(f) in " ".join(p.info["cmdline"] or []) for f in ours)]
     finally:
         live.stop()
 
