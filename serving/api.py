@@ -16,6 +16,7 @@ import asyncio
 import functools
 import json
 import logging
+import re
 import math
 import time
 import uuid
@@ -55,6 +56,7 @@ class AppState:
     load_error: Optional[str] = None
     started: float = field(default_factory=time.time)
     probe_cache: tuple[float, dict] | None = None  # (when, report) of the last readiness probe
+    keyed: bool = False  # an API key guards the service (then /info may show full model specs)
 
     def require(self):
         if self.runtime is None:
@@ -192,6 +194,17 @@ async def stream_job(runtime: Any, job: Any, shape) -> Any:
     return StreamingResponse(events(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 
+FOLDERS = re.compile(r"(?:^|(?<=[@=:]))~?(?:[A-Za-z]:)?[\\/](?:[^@\s\\/]+[\\/])*")  # an absolute path's folders
+
+
+def public_spec(spec: str) -> str:
+    """A model spec as callers without a key may see it: no folders of the server's disk, no engine URL
+    (``/srv/models/enc`` -> ``enc``; ``open_clip:ViT-B-32@/w/x.bin`` -> ``open_clip:ViT-B-32@x.bin``)."""
+    if "://" in spec:
+        return "remote engine"
+    return FOLDERS.sub("", spec)
+
+
 def check_top_k(runtime: Any, top_k: int) -> int:
     if not 1 <= top_k <= runtime.limits.max_top_k:
         raise ApiError(422, f"top_k must be between 1 and {runtime.limits.max_top_k}, got {top_k}", param="top_k")
@@ -253,9 +266,10 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
     @app.get("/info", tags=["health"])
     async def info():
         runtime = state.require()
-        return {"encoder": {"name": runtime.encoder.name, "spec": runtime.encoder.spec, "dim": runtime.encoder.dim,
+        shown = (lambda spec: spec) if state.keyed else public_spec
+        return {"encoder": {"name": runtime.encoder.name, "spec": shown(runtime.encoder.spec), "dim": runtime.encoder.dim,
                             "fingerprint": runtime.encoder.fingerprint},
-                "mllm": None if runtime.mllm is None else {"name": runtime.mllm.name, "spec": runtime.mllm.spec},
+                "mllm": None if runtime.mllm is None else {"name": runtime.mllm.name, "spec": shown(runtime.mllm.spec)},
                 "index": {"count": await asyncio.to_thread(lambda: runtime.index.count), "persistent": runtime.index.persistent},
                 "limits": runtime.limits.__dict__}
 
@@ -366,7 +380,7 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
         count = await asyncio.to_thread(lambda: runtime.index.count)  # a database query for the shared store
         return {"count": count, "dim": runtime.encoder.dim, "fingerprint": runtime.encoder.fingerprint}
 
-    @app.post("/vqa", tags=["vqa"])
+    @app.post("/vqa", tags=["vqa"], responses=STREAMED)
     async def vqa(body: schemas.VQARequest):
         runtime = state.require()
         runtime.require_mllm()
@@ -407,9 +421,26 @@ def metrics_text() -> tuple[bytes, int, None, str]:
 
 
 def add_metrics_route(app: FastAPI) -> None:
-    @app.get("/metrics", tags=["health"])
+    @app.get("/metrics", tags=["health"], responses={200: {"description": "Prometheus text format",
+                                                           "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def metrics():
         return Response(*await asyncio.to_thread(metrics_text))
+
+
+ERROR_STATUSES = {  # documented on every route (the OpenAPI spec lists what the service answers)
+    400: "bad input (undecodable image, invalid JSON or UTF-8, empty or too-long text, an unserved feature)",
+    401: "missing or wrong API key (when the service has one)",
+    404: "unknown route, index id or model",
+    405: "the route does not take this method",
+    413: "too large: body, image pixels or sides, images/texts/items per request, prompt tokens",
+    415: "wrong Content-Type, or an image format that is not allowed",
+    422: "the body does not match the schema",
+    429: "overloaded: the batching queue is full; retry later",
+    503: "not ready: models loading, no MLLM configured, or the remote engine failed",
+    504: "the request did not finish within the service's timeout",
+}
+STREAMED = {200: {"description": "JSON, or server-sent events with 'stream': true",
+                  "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
 
 
 def build_app(state: AppState, *, api_key: str | None, max_body_bytes: int, own_metrics: bool = True) -> FastAPI:
@@ -418,7 +449,8 @@ def build_app(state: AppState, *, api_key: str | None, max_body_bytes: int, own_
     from openeyes.serving.middleware import GuardMiddleware
     from openeyes.serving.openai_routes import add_openai_routes
 
-    app = FastAPI(title="openeyes", version=__version__,
+    errors = {status: {"model": schemas.ErrorEnvelope, "description": text} for status, text in ERROR_STATUSES.items()}
+    app = FastAPI(title="openeyes", version=__version__, responses=errors,
                   description="Embeddings, zero-shot classification, retrieval, VQA and OpenAI-compatible routes. "
                               "Errors: {'error': {message, type, param, code}}; see openeyes.serving.errors for the status policy.")
     install_error_handlers(app)
@@ -426,6 +458,7 @@ def build_app(state: AppState, *, api_key: str | None, max_body_bytes: int, own_
     add_openai_routes(app, state)
     if own_metrics:
         add_metrics_route(app)
+    state.keyed = bool(api_key)
     app.add_middleware(GuardMiddleware, api_key=api_key, max_body_bytes=max_body_bytes, routes=app.routes)
     app.state.openeyes = state
     return app

@@ -65,6 +65,21 @@ def check_image_count(count: int, limits: Limits, param: str = "images") -> None
         raise ApiError(413, f"{count} images in one request; at most {limits.max_images}", param=param)
 
 
+def sniff_format(data: bytes) -> str | None:
+    """The image format PIL recognises from the first bytes' signature (nothing is parsed), or None."""
+    Image.init()
+    head = data[:64]
+    if head.lstrip().startswith((b"<svg", b"<?xml")):
+        return "SVG"
+    for name, (_, accept) in Image.OPEN.items():
+        try:
+            if name not in ALLOWED_FORMATS and accept is not None and accept(head):
+                return name
+        except Exception:  # a format's signature check that needs more bytes
+            continue
+    return None
+
+
 def image_from_bytes(data: bytes, limits: Limits, param: str = "image") -> Image.Image:
     """Encoded image bytes -> RGB PIL image, with format, size and bomb checks."""
     if not data:
@@ -76,6 +91,9 @@ def image_from_bytes(data: bytes, limits: Limits, param: str = "image") -> Image
     except Image.DecompressionBombError:
         raise ApiError(413, f"'{param}' declares too many pixels (decompression bomb guard)", param=param) from None
     except Image.UnidentifiedImageError:
+        other = sniff_format(data)
+        if other is not None:
+            raise ApiError(415, f"'{param}' is a {other} image; allowed formats: {', '.join(ALLOWED_FORMATS)}", param=param) from None
         raise ApiError(400, f"'{param}' is not a decodable image (allowed formats: {', '.join(ALLOWED_FORMATS)})", param=param) from None
     except Exception as problem:  # PIL raises many types on garbage headers
         raise ApiError(400, f"'{param}' could not be read as an image: {problem}", param=param) from None

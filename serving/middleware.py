@@ -67,6 +67,23 @@ async def send_error(send: Callable, status: int, message: str, param: str | Non
     await send({"type": "http.response.body", "body": body})
 
 
+def enveloped_not_found(send: Callable) -> Callable:
+    """``send`` for a mounted app (the UI) whose own 404s have another shape: a 404 is answered
+    with the service's envelope instead; every other response passes untouched."""
+    state = {"replaced": False}
+
+    async def sending(message: dict) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 404:
+            state["replaced"] = True
+            await send_error(send, 404, "no such page in the UI")
+            return
+        if state["replaced"]:
+            return  # the mounted app's own 404 body
+        await send(message)
+
+    return sending
+
+
 class GuardMiddleware:
     """Metrics around everything; then auth, body size and media type for API routes."""
 
@@ -76,21 +93,25 @@ class GuardMiddleware:
         self.max_body_bytes = max_body_bytes
         self.routes = routes  # the app's (live) route list: metrics are labelled by route template
 
-    def route_label(self, scope: dict) -> str:
-        """The template of the route ``scope`` goes to (``/v1/models/{model}``, ``/ui``), else
-        ``other``: never the raw path, whose values are unbounded (every 404 would be a new series)."""
+    def route_of(self, scope: dict) -> tuple[str, bool]:
+        """The template of the route ``scope`` goes to (``/v1/models/{model_id}``, ``/ui``), else
+        ``other`` (never the raw path, whose values are unbounded: every 404 would be a new metric
+        series); and whether that route takes the request's method (False: the app answers 405)."""
+        partial = None
         for route in self.routes:
             match, _ = route.matches(scope)
-            if match != Match.NONE:
-                return getattr(route, "path", None) or "other"
-        return "other"
+            if match == Match.FULL:
+                return getattr(route, "path", None) or "other", True
+            if match == Match.PARTIAL and partial is None:
+                partial = getattr(route, "path", None) or "other"
+        return partial or "other", False
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        route = self.route_label(scope)
+        route, method_allowed = self.route_of(scope)
         status_box = {"status": 500, "started": False}
         started = time.perf_counter()
 
@@ -101,7 +122,7 @@ class GuardMiddleware:
             await send(message)
 
         try:
-            await self._guarded(scope, receive, send_recording, path)
+            await self._guarded(scope, receive, send_recording, path, method_allowed)
         except Exception as problem:
             # A bug: answer 500 here, as a complete response, so the connection stays usable for
             # pooled clients (re-raising makes the server drop it without 'Connection: close').
@@ -114,14 +135,17 @@ class GuardMiddleware:
             REQUESTS.labels(route, str(status_box["status"])).inc()
             LATENCY.labels(route).observe(time.perf_counter() - started)
 
-    async def _guarded(self, scope: dict, receive: Callable, send: Callable, path: str) -> None:
+    async def _guarded(self, scope: dict, receive: Callable, send: Callable, path: str, method_allowed: bool) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         if self.key_digest is not None and path not in OPEN_PATHS and not self._authorized(headers):
             await send_error(send, 401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
                              headers={"www-authenticate": "Bearer"})
             return
-        if scope.get("method") not in ("POST", "PUT", "PATCH") or path.startswith(UI_PREFIX):
-            await self.app(scope, receive, send)
+        if path.startswith(UI_PREFIX):
+            await self.app(scope, receive, enveloped_not_found(send))
+            return
+        if scope.get("method") not in ("POST", "PUT", "PATCH") or not method_allowed:
+            await self.app(scope, receive, send)  # no body to check (a wrong method is the app's 405)
             return
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:

@@ -24,7 +24,7 @@ import numpy as np
 from fastapi import FastAPI
 
 from openeyes.serving import schemas
-from openeyes.serving.api import AppState, bounded, check_prompt_tokens, decode_images, off_loop, stream_job
+from openeyes.serving.api import STREAMED, AppState, bounded, check_prompt_tokens, decode_images, off_loop, stream_job
 from openeyes.serving.errors import ApiError
 from openeyes.serving.limits import check_image_count, check_texts, image_from_string
 from openeyes.serving.metrics import ITEMS
@@ -227,7 +227,7 @@ def add_openai_routes(app: FastAPI, state: AppState) -> None:
         return {"object": "list", "data": data, "model": runtime.encoder.name,
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
-    @app.post("/v1/chat/completions", tags=["openai"])
+    @app.post("/v1/chat/completions", tags=["openai"], responses=STREAMED)
     async def chat_completions(body: schemas.ChatCompletionRequest):
         runtime = state.require()
         mllm = runtime.require_mllm()

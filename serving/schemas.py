@@ -15,6 +15,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ErrorBody(BaseModel):
+    message: str
+    type: str = Field(description="OpenAI's error type: invalid_request_error, authentication_error, rate_limit_error, ...")
+    param: Optional[str] = Field(default=None, description="the request field at fault, when one is")
+    code: Optional[str] = Field(default=None, description="which rule: too_large, unsupported_media, model_not_found, ...")
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error answer (see ``openeyes.serving.errors`` for the status policy)."""
+
+    error: ErrorBody
+
+
 class EmbedImagesRequest(Strict):
     images: list[str] = Field(description="images as data URIs or base64 (or allow-listed URLs)")
 

@@ -72,7 +72,14 @@ CORPUS = [
     ("huge image", "post", "/embed/images", {"json": {"images": [b64(huge_png())]}}, 413),
     ("png bomb", "post", "/embed/images", {"json": {"images": [b64(png_bomb())]}}, 413),
     ("png bomb upload", "post", "/embed/images/upload", {"files": {"files": ("b.png", png_bomb(), "image/png")}}, 413),
-    ("tiff not allowed", "post", "/embed/images", {"json": {"images": [b64(tiff_bytes())]}}, 400),
+    ("tiff not allowed", "post", "/embed/images", {"json": {"images": [b64(tiff_bytes())]}}, 415),
+    ("ico not allowed", "post", "/embed/images", {"json": {"images": [b64(png_bytes(fmt="ICO"))]}}, 415),
+    ("tiff upload not allowed", "post", "/embed/images/upload", {"files": {"files": ("a.tif", tiff_bytes(), "image/tiff")}}, 415),
+    ("tiff in chat", "post", "/v1/chat/completions", {"json": {"messages": MESSAGES("data:image/tiff;base64," + b64(tiff_bytes()))}}, 415),
+    ("wrong method with a body", "put", "/embed/texts", {"json": {"texts": ["a"]}}, 405),
+    ("wrong method without content type", "post", "/livez", {"content": b"x"}, 405),
+    ("patch without content type", "patch", "/v1/embeddings", {}, 405),
+    ("ui 404 has the envelope", "get", "/ui/no-such-page", {}, 404),
     ("text data uri", "post", "/embed/images", {"json": {"images": ["data:text/plain;base64," + b64(b"hello")]}}, 415),
     ("data uri without base64", "post", "/embed/images", {"json": {"images": ["data:image/png,rawbytes"]}}, 400),
     ("invalid base64", "post", "/embed/images", {"json": {"images": ["!!!not base64***"]}}, 400),
@@ -117,7 +124,7 @@ CORPUS = [
     ("lone surrogate in text", "post", "/embed/texts", {"content": b'{"texts": ["\\ud800"]}', "headers": {"content-type": "application/json"}}, 400),
     ("lone surrogate in metadata", "post", "/index/add", {"content": b'{"items": [{"text": "a", "metadata": {"k": "\\udfff"}}]}', "headers": {"content-type": "application/json"}}, 400),
     ("malformed image url", "post", "/embed/images", {"json": {"images": ["http://[::1/x.png"]}}, 400),
-    ("svg data uri", "post", "/embed/images", {"json": {"images": ["data:image/svg+xml;base64," + b64(b"<svg xmlns='http://www.w3.org/2000/svg'/>")]}}, 400),
+    ("svg data uri", "post", "/embed/images", {"json": {"images": ["data:image/svg+xml;base64," + b64(b"<svg xmlns='http://www.w3.org/2000/svg'/>")]}}, 415),
     ("bad base64 in data uri", "post", "/embed/images", {"json": {"images": ["data:image/png;base64,!!!!"]}}, 400),
     ("multipart without boundary", "post", "/embed/images/upload", {"content": b"garbage", "headers": {"content-type": "multipart/form-data"}}, 400),
     ("upload field is not a file", "post", "/embed/images/upload", {"files": {"files": (None, "just text")}}, 422),
@@ -218,3 +225,20 @@ def test_without_mllm_vqa_and_chat_answer_503(locked_server):
         for response in (vqa, chat):
             assert response.status_code == 503 and "--mllm" in response.json()["error"]["message"]
         assert [m["id"] for m in client.get("/v1/models").json()["data"]] == ["tiny-clip"]
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/docs", "/openapi.json", "/info", "/v1/models"])
+def test_metrics_docs_and_info_follow_the_key_policy(locked_server, path):
+    with locked_server.client() as client:
+        denied = client.get(path)
+        assert denied.status_code == 401 and denied.json()["error"]["type"] == "authentication_error"
+        assert client.get(path, headers={"authorization": "Bearer sesame"}).status_code == 200
+
+
+def test_info_shows_no_server_paths_without_a_key(server, locked_server, artifacts):
+    with server.client() as client:
+        info = client.get("/info")
+    assert artifacts["encoder"] not in info.text and str(artifacts["root"]) not in info.text
+    assert info.json()["encoder"]["spec"] == "tiny-clip" and info.json()["mllm"]["spec"] == "tiny-llava"
+    with locked_server.client(authorization="Bearer sesame") as client:  # a keyed caller sees the full spec
+        assert client.get("/info").json()["encoder"]["spec"] == artifacts["encoder"]
