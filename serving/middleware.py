@@ -84,12 +84,46 @@ def enveloped_not_found(send: Callable) -> Callable:
     return sending
 
 
+def key_digest(api_key: str | None) -> bytes | None:
+    return hashlib.sha256(api_key.encode()).digest() if api_key else None
+
+
+def authorized(scope: dict, digest: bytes) -> bool:
+    """Whether the request carries ``Authorization: Bearer <key>`` (compared as SHA-256 digests, in constant time)."""
+    value = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"authorization"), "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    return hmac.compare_digest(hashlib.sha256(token.strip().encode()).digest(), digest)
+
+
+async def deny(send: Callable) -> None:
+    await send_error(send, 401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
+                     headers={"www-authenticate": "Bearer"})
+
+
+class KeyMiddleware:
+    """The API-key rule alone, for routes outside the app (BentoML's own ``/``, ``/docs.json``,
+    ``/schema.json``...): every path but the health routes needs the key when one is set."""
+
+    def __init__(self, app: Any, *, api_key: str | None):
+        self.app = app
+        self.digest = key_digest(api_key)
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if (scope["type"] == "http" and self.digest is not None and scope.get("path", "") not in OPEN_PATHS
+                and not authorized(scope, self.digest)):
+            await deny(send)
+            return
+        await self.app(scope, receive, send)
+
+
 class GuardMiddleware:
     """Metrics around everything; then auth, body size and media type for API routes."""
 
     def __init__(self, app: Any, *, api_key: str | None, max_body_bytes: int, routes: list):
         self.app = app
-        self.key_digest = hashlib.sha256(api_key.encode()).digest() if api_key else None
+        self.key_digest = key_digest(api_key)
         self.max_body_bytes = max_body_bytes
         self.routes = routes  # the app's (live) route list: metrics are labelled by route template
 
@@ -137,9 +171,8 @@ class GuardMiddleware:
 
     async def _guarded(self, scope: dict, receive: Callable, send: Callable, path: str, method_allowed: bool) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        if self.key_digest is not None and path not in OPEN_PATHS and not self._authorized(headers):
-            await send_error(send, 401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
-                             headers={"www-authenticate": "Bearer"})
+        if self.key_digest is not None and path not in OPEN_PATHS and not authorized(scope, self.key_digest):
+            await deny(send)
             return
         if path.startswith(UI_PREFIX):
             await self.app(scope, receive, enveloped_not_found(send))
@@ -184,10 +217,3 @@ class GuardMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
-
-    def _authorized(self, headers: dict[str, str]) -> bool:
-        value = headers.get("authorization", "")
-        scheme, _, token = value.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return False
-        return hmac.compare_digest(hashlib.sha256(token.strip().encode()).digest(), self.key_digest)

@@ -56,3 +56,9 @@ class OpenEyes:
             if not self._ready:
                 log.error("readiness probe failed: %s", report)
         return self._ready
+
+
+if CONFIG.api_key:  # BentoML's own pages (/, /docs.json, /schema.json) follow the app's key rule too
+    from openeyes.serving.middleware import KeyMiddleware
+
+    OpenEyes.add_asgi_middleware(KeyMiddleware, api_key=CONFIG.api_key)

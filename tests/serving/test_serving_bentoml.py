@@ -84,3 +84,20 @@ def test_another_bentoml_server_on_the_host_leaves_these_metrics_alone(bento, ar
         assert after and float(after[0].split()[-1]) >= float(before[0].split()[-1])
     finally:
         other.stop()
+
+
+def test_bentoml_pages_follow_the_key_policy(artifacts):
+    """Under BentoML its own pages (/, /docs.json, /schema.json) and the app's docs and metrics need the key too."""
+    port = free_port()
+    command = ["nice", "-n", "19", sys.executable, "-c", CLI, "--encoder", artifacts["encoder"], "--mllm", "none",
+               "--api-key", "sesame", "--port", str(port), "--threads", "1"]
+    live = LiveServer(command, server_env(), port)
+    try:
+        with live.client() as anonymous, live.client(authorization="Bearer sesame") as keyed:
+            assert anonymous.get("/livez").status_code == 200 and anonymous.get("/readyz").status_code == 200
+            for path in ("/", "/docs.json", "/schema.json", "/docs", "/openapi.json", "/metrics", "/info"):
+                denied = anonymous.get(path)
+                assert denied.status_code == 401 and denied.json()["error"]["type"] == "authentication_error", path
+            assert keyed.get("/openapi.json").status_code == 200 and keyed.get("/metrics").status_code == 200
+    finally:
+        live.stop()
