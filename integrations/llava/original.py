@@ -318,21 +318,23 @@ def export_original(mllm: str | Path, out: str | Path, *, full: bool = False, vi
 
 
 def write_full_checkpoint(model: Any, processor: Any, out: Path, dtype: str) -> None:
-    """The whole model as a ``LlavaLlamaForCausalLM`` checkpoint (Llama keys + mm_projector + vision tower) + tokenizer."""
+    """The whole model as a ``LlavaLlamaForCausalLM`` checkpoint (Llama keys + mm_projector) + tokenizer.
+
+    The tower stays in ``vision_tower/`` only: LLaVA's model delay-loads it from ``mm_vision_tower``,
+    so tower tensors inside the checkpoint would be unexpected keys it ignores."""
     import torch
     from safetensors.torch import save_file
 
-    from openeyes.integrations.llava.portable import tokenizer_config, tower_keys
+    from openeyes.integrations.llava.portable import tokenizer_config, write_legacy_merges
 
     state = {f"model.{key}": value for key, value in model.model.language_model.state_dict().items()}
     state["lm_head.weight"] = model.lm_head.weight
-    state.update(original_projector_state(model))
-    state.update({f"model.vision_tower.vision_tower.{key}": value
-                  for key, value in tower_keys(model.model.vision_tower.state_dict()).items()})
+    state.update(original_projector_state(model))  # no tower tensors: LLaVA builds the tower from vision_tower/
     save_file({key: value.detach().to(getattr(torch, dtype)).contiguous().clone() for key, value in state.items()},
               str(out / "model.safetensors"), metadata={"format": "pt"})
     processor.tokenizer.save_pretrained(out)
     settings = tokenizer_config(processor.tokenizer, None)
     settings["padding_side"] = "right"  # LLaVA's own batches pad on the right
     (out / "tokenizer_config.json").write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    write_legacy_merges(out / "tokenizer.json")
     (out / "chat_template.jinja").unlink(missing_ok=True)  # LLaVA builds its prompts with its conversation templates

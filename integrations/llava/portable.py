@@ -15,7 +15,8 @@ and the processor as 4.x reads it too: ``preprocessor_config.json`` (the image p
 a flat ``processor_config.json``, the chat template as ``chat_template.jinja`` (4.5x, 5.x)
 and ``chat_template.json`` (4.45), and a ``tokenizer_config.json`` naming
 ``PreTrainedTokenizerFast`` over ``tokenizer.json`` (a class both know; 5.x's own name,
-``TokenizersBackend``, does not exist in 4.x).
+``TokenizersBackend``, does not exist in 4.x) whose BPE merges are strings (older tokenizers
+cannot parse the pair form).
 """
 from __future__ import annotations
 
@@ -121,6 +122,17 @@ def tokenizer_config(tokenizer: Any, chat_template: str | None) -> dict[str, Any
     return config
 
 
+def write_legacy_merges(tokenizer_file: Path) -> None:
+    """Store BPE merges as ``"a b"`` strings (what tokenizers < 0.20, i.e. transformers 4.37-4.44, parse; newer
+    versions read both forms). Left as pairs when a merged piece contains a space (no string form then)."""
+    data = json.loads(tokenizer_file.read_text())
+    merges = (data.get("model") or {}).get("merges")
+    if not merges or isinstance(merges[0], str) or any(" " in piece for pair in merges for piece in pair):
+        return
+    data["model"]["merges"] = [" ".join(pair) for pair in merges]
+    tokenizer_file.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
 def image_processor_config(image_processor: Any) -> dict[str, Any]:
     """The image processor's fields as ``preprocessor_config.json`` (the file 4.x's AutoImageProcessor reads)."""
     fields = image_processor.to_dict()
@@ -148,6 +160,7 @@ def write_processor(processor: Any, directory: Path) -> None:
         (directory / name).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
     if not (directory / "tokenizer.json").is_file():
         raise UserError(f"{directory}: the tokenizer has no tokenizer.json (a fast tokenizer is needed)")
+    write_legacy_merges(directory / "tokenizer.json")
 
 
 def write_portable(model: Any, processor: Any, directory: Path, dtype: str) -> None:
