@@ -171,7 +171,13 @@ def fetch_url(url: str, limits: Limits, param: str) -> bytes:
 
     import httpx
 
-    check_url(url, limits, param)
+    host = check_url(url, limits, param)
+    try:
+        fetched_host = httpx.URL(url).host.lower()
+    except Exception:  # httpx.InvalidURL and kin
+        fetched_host = None
+    if fetched_host != host:  # the client must connect to the host that was checked, whatever the parsers think
+        raise ApiError(400, f"'{param}' is not a valid URL (its host is ambiguous)", param=param)
 
     async def fetch() -> bytes:
         async with httpx.AsyncClient(follow_redirects=False, timeout=limits.url_timeout_s) as client:
