@@ -44,3 +44,24 @@ def test_errors_reach_every_waiter_and_full_queue_is_429():
         return full.value.status
 
     assert asyncio.run(main()) == 429
+
+
+def test_a_failing_batch_is_bisected_so_only_the_bad_items_fail():
+    calls = []
+
+    def strict_double(items):
+        calls.append(len(items))
+        if any(x < 0 for x in items):
+            raise ValueError(f"negative item in {items}")
+        return [2 * x for x in items]
+
+    batcher = MicroBatcher(strict_double, BatchPolicy(max_batch=32, max_wait_ms=200, max_queue=1000))
+    values = list(range(30)) + [-1, -2, -3]
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(x) for x in values), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert results[:30] == [2 * x for x in range(30)]
+    assert all(isinstance(r, ValueError) and str(x) in str(r) for x, r in zip(values[30:], results[30:]))
+    assert max(calls) > 1 and len(calls) < len(values) * 2  # batched, and the isolation stayed cheap
