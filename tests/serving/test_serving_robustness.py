@@ -17,7 +17,7 @@ import numpy as np
 from conftest import CLIENT_TIMEOUT_S, HUNG_AFTER_S, data_uri, free_port, png_bytes, server_env, start_standalone
 
 IMG = data_uri(png_bytes(seed=7))
-HANG_GUARD_S = 300.0  # only a request that would never answer runs into this (the bug it guards against)
+HANG_GUARD_S = HUNG_AFTER_S  # only a request that would never answer runs into this (a starved nice-19 server may take minutes)
 
 
 def fire_together(url: str, requests: list[tuple[str, dict]]) -> list[httpx.Response]:
