@@ -31,6 +31,9 @@ from openeyes.serving.metrics import ITEMS
 
 UNSUPPORTED = "unsupported_parameter"
 
+MAX_STOP_SEQUENCES = 4  # as OpenAI: each stop string is searched for after every generated piece
+MAX_STOP_CHARS = 256
+
 
 def served_models(runtime: Any) -> list[str]:
     """Model ids: the chat model first (clients that take the first listed model then chat with it)."""
@@ -121,6 +124,9 @@ def to_generation_job(runtime: Any, body: schemas.ChatCompletionRequest):
     if max_tokens > runtime.limits.max_new_tokens:
         raise ApiError(422, f"max_tokens is {max_tokens}; at most {runtime.limits.max_new_tokens}", param="max_tokens")
     stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+    if len(stop) > MAX_STOP_SEQUENCES or any(len(marker) > MAX_STOP_CHARS for marker in stop):
+        raise ApiError(400, f"stop takes at most {MAX_STOP_SEQUENCES} sequences of at most {MAX_STOP_CHARS} characters",
+                       param="stop")
     temperature = 0.0 if body.temperature is None else body.temperature
     top_p = 1.0 if body.top_p is None else body.top_p
     return GenerationJob(GenerationRequest(images, messages), max_new_tokens=max_tokens, temperature=temperature,

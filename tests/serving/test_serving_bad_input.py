@@ -115,6 +115,8 @@ CORPUS = [
     ("vqa empty question", "post", "/vqa", {"json": {"image": b64(GOOD), "question": ""}}, 400),
     ("chat with bad image", "post", "/v1/chat/completions", {"json": {"messages": MESSAGES("data:image/png;base64," + b64(b"junk"))}}, 400),
     ("chat with remote url", "post", "/v1/chat/completions", {"json": {"messages": MESSAGES("https://example.com/cat.png")}}, 400),
+    ("chat with too many stop strings", "post", "/v1/chat/completions", CHAT("hi", stop=[f"s{i}" for i in range(5000)]), 400),
+    ("chat with a huge stop string", "post", "/v1/chat/completions", CHAT("hi", stop="x" * 100_000), 400),
     ("chat with no messages", "post", "/v1/chat/completions", {"json": {"messages": []}}, 400),
     ("chat bad role", "post", "/v1/chat/completions", {"json": {"messages": [{"role": "robot", "content": "hi"}]}}, 422),
     ("chat n=2", "post", "/v1/chat/completions", {"json": {"messages": [{"role": "user", "content": "hi"}], "n": 2}}, 400),
