@@ -55,7 +55,7 @@ class AppState:
     runtime: Any = None  # serving.runtime.Runtime
     load_error: Optional[str] = None
     started: float = field(default_factory=time.time)
-    probe_cache: tuple[float, dict] | None = None  # (when, report) of the last readiness probe
+    probe_cache: tuple[float, dict] | None = None  # (when, report) of the last model probe (the index is asked every time)
     keyed: bool = False  # an API key guards the service (then /info may show full model specs)
 
     def require(self):
@@ -254,10 +254,9 @@ def add_native_routes(app: FastAPI, state: AppState) -> None:
     async def readyz():
         runtime = state.require()
         now = time.time()
-        if state.probe_cache is None or now - state.probe_cache[0] > 2.0:
-            report = await asyncio.to_thread(runtime.probe)
-            state.probe_cache = (now, report)
-        report = state.probe_cache[1]
+        if state.probe_cache is None or now - state.probe_cache[0] > 2.0:  # the models at most every 2 s
+            state.probe_cache = (now, await asyncio.to_thread(runtime.probe_models))
+        report = {**state.probe_cache[1], **await asyncio.to_thread(runtime.probe_index)}  # the index every time
         failed = {k: v for k, v in report.items() if v.startswith("failed")}
         if failed:
             raise ApiError(503, f"model probe failed: {failed}")

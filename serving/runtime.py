@@ -273,7 +273,11 @@ class Runtime:
 
     # -- readiness -------------------------------------------------------------------------------
     def probe(self) -> dict[str, str]:
-        """Run each model once; {component: "ok" | error text}."""
+        """Run each model once and ask the index; {component: "ok" | error text}."""
+        return {**self.probe_models(), **self.probe_index()}
+
+    def probe_models(self) -> dict[str, str]:
+        """One tiny forward pass of each model; {"encoder"|"mllm": "ok" | "not configured" | "failed: ..."}."""
         report = {}
         for label, model in (("encoder", self.encoder), ("mllm", self.mllm)):
             if model is None:
@@ -284,13 +288,17 @@ class Runtime:
                 report[label] = "ok"
             except Exception as problem:  # readiness reports it; the probe must not crash the route
                 report[label] = f"failed: {problem}"
-        report["index"] = "ok" if self.index is not None else "not loaded"
-        if self.index is not None:
-            try:
-                self.index.probe()
-            except ApiError as problem:  # e.g. the index database is down
-                report["index"] = f"failed: {problem.message}"
         return report
+
+    def probe_index(self) -> dict[str, str]:
+        """{"index": "ok" | "not loaded" | "failed: ..."}; cheap (a shared store answers ``SELECT 1``)."""
+        if self.index is None:
+            return {"index": "not loaded"}
+        try:
+            self.index.probe()
+        except ApiError as problem:  # e.g. the index database is down
+            return {"index": f"failed: {problem.message}"}
+        return {"index": "ok"}
 
     # -- batched model calls ----------------------------------------------------------------------
     async def embed_images(self, images: list[Any]) -> np.ndarray:

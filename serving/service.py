@@ -44,18 +44,19 @@ class OpenEyes:
 
         STATE.runtime = Runtime.load(CONFIG)
         self._ready_at = 0.0
-        self._ready = False
+        self._models: dict[str, str] = {}  # the last model probe
 
     def __is_ready__(self) -> bool:
         if STATE.runtime is None:
             return False
-        if time.time() - self._ready_at > 2.0:  # probe at most every 2 s
-            report = STATE.runtime.probe()
-            self._ready = not any(v.startswith("failed") for v in report.values())
+        if time.time() - self._ready_at > 2.0:  # the models at most every 2 s
+            self._models = STATE.runtime.probe_models()
             self._ready_at = time.time()
-            if not self._ready:
-                log.error("readiness probe failed: %s", report)
-        return self._ready
+        report = {**self._models, **STATE.runtime.probe_index()}  # the index every time: a database can go away
+        ready = not any(v.startswith("failed") for v in report.values())
+        if not ready:
+            log.error("readiness probe failed: %s", report)
+        return ready
 
 
 if CONFIG.api_key:  # BentoML's own pages (/, /docs.json, /schema.json) follow the app's key rule too
