@@ -33,14 +33,20 @@ def encoder_command(
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
     probe_layer: int = typer.Option(None, "--probe-layer",
                                     help="linear_probe: mean patch token of this vision layer (default: image embeddings)."),
+    engine: str = typer.Option("torch", "--engine", help="torch, or onnx-int8 (int8 onnxruntime towers on the CPU, "
+                                                         "checked against torch at load; no --probe-layer)."),
 ) -> None:
     """Score an encoder on encoder benchmarks and write results artifacts."""
+    from openeyes.errors import UserError
     from openeyes.eval_mllm.encoder.runner import check_bench, evaluate_to_artifacts
 
     check_bench(bench)
+    engine = engine.strip().lower()
+    if engine != "torch" and probe_layer is not None:
+        raise UserError(f"--probe-layer reads patch tokens, which the {engine} engine does not compute; use --engine torch")
     skipped: dict[str, str] = {}
     payloads = evaluate_to_artifacts(
-        encoder, bench, data, out, device=device, skipped=skipped,
+        encoder, bench, data, out, device=device, skipped=skipped, engine=engine,
         batch_size=batch_size, seed=seed, split=split, probe_layer=probe_layer,
     )
     for name, payload in payloads.items():

@@ -34,6 +34,7 @@ FALLBACK_SUBAPPS = {
     "world": "openeyes.world.cli:app",
     "zoo": "openeyes.zoo_cli:app",
     "convert": "openeyes.convert_cli:app",
+    "encoder": "openeyes.encoder_cli:app",
     "train": "openeyes.training.cli:app",
     "eval": "openeyes.eval_mllm.cli:app",
     "integrate": "openeyes.integrations.cli:app",

@@ -122,11 +122,14 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def load_encoder_for_eval(spec: str, device: str):
-    """The encoder named by ``spec`` (artifact dir, hub id, zoo name...), moved to ``device``."""
+def load_encoder_for_eval(spec: str, device: str, engine: str = "torch"):
+    """The encoder named by ``spec`` (artifact dir, hub id, zoo name...), moved to ``device``, run by ``engine``
+    (``onnx-int8``: the CPU engine, so ``auto`` means the CPU there)."""
     from openeyes.encoders.loading import load_encoder
 
-    return load_encoder(spec, device=resolve_device(device))
+    if engine != "torch" and device == "auto":
+        device = "cpu"
+    return load_encoder(spec, device=resolve_device(device), engine=engine)
 
 
 def evaluate_to_artifacts(
@@ -138,6 +141,7 @@ def evaluate_to_artifacts(
     device: str = "auto",
     encoder=None,
     skipped: dict[str, str] | None = None,
+    engine: str = "torch",
     **opts: Any,
 ) -> dict[str, dict[str, Any]]:
     """Load, run and write results artifacts; returns the results.json payloads by benchmark.
@@ -150,8 +154,10 @@ def evaluate_to_artifacts(
     options = make_options(**opts)
     plan(bench, data_dir, options.split)  # refuse bad input before loading any model
     if encoder is None:
-        encoder = load_encoder_for_eval(spec, device)
+        encoder = load_encoder_for_eval(spec, device, engine)
     model = model_record(spec, getattr(encoder, "name", None))
+    if getattr(encoder, "engine", "torch") != "torch":
+        model["engine"] = encoder.engine  # int8 numbers are not the fp32 model's
     out = Path(out)
     if not is_several(bench):
         (name, result), = run_benchmarks(encoder, bench, data_dir, options).items()

@@ -9,6 +9,9 @@ Specs, tried in this order:
 - a plain transformers directory (has ``config.json``)
 - a Hugging Face hub id such as ``openai/clip-vit-base-patch32`` (needs the hub or its cache;
   ``openeyes.hub.locate`` fails fast when neither answers)
+
+``engine="onnx-int8"`` wraps the loaded encoder in the int8 onnxruntime engine
+(``openeyes.encoders.onnx_engine``; CPU only, checked against torch at load).
 """
 from __future__ import annotations
 
@@ -38,8 +41,12 @@ def encoder_source(spec: str) -> str:
     return locate(spec, "encoder", ACCEPTED)
 
 
-def load_encoder(spec: str, device: str = "cpu", verify: bool = True) -> Encoder:
-    """Resolve ``spec`` (see module docstring) to an encoder on ``device`` in eval mode."""
+def load_encoder(spec: str, device: str = "cpu", verify: bool = True, engine: str = "torch") -> Encoder:
+    """Resolve ``spec`` (see module docstring) to an encoder on ``device`` in eval mode, run by ``engine``
+    ("torch", or "onnx-int8" on the CPU)."""
+    from openeyes.encoders.onnx_engine import TORCH, build_engine, check_engine
+
+    engine = check_engine(engine, device)
     source = encoder_source(spec)
     if source.startswith(OPEN_CLIP_PREFIX):
         from openeyes.encoders.openclip_backend import load_openclip_spec
@@ -47,7 +54,10 @@ def load_encoder(spec: str, device: str = "cpu", verify: bool = True) -> Encoder
         encoder = load_openclip_spec(source[len(OPEN_CLIP_PREFIX):])
     else:
         encoder = _load_directory(Path(source), verify) if Path(source).is_dir() else _load_hub_id(source)
-    return encoder.to(device).eval()
+    encoder = encoder.to(device).eval()
+    if engine == TORCH:
+        return encoder
+    return build_engine(encoder, source if Path(source).is_dir() else None)
 
 
 def _load_directory(path: Path, verify: bool) -> Encoder:
