@@ -170,9 +170,15 @@ class HFEncoder(nn.Module):
         return self.transform.normalize(pixels01)
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Texts -> input_ids/attention_mask [B, max_length] (padded and truncated to the context)."""
+        """Texts -> input_ids/attention_mask [B, L], truncated to the context (L <= max_length).
+
+        CLIP pads to the batch's longest text (L = its length): causal attention and EOS pooling
+        make the embeddings independent of padding after the text, and the tower costs ~L^1-2, so
+        short captions are several times cheaper than at the full context. SigLIP was trained on
+        full-length padding without an attention mask: it keeps L = max_length."""
+        padding = "max_length" if self.is_siglip else "longest"
         encoded = self.tokenizer(
-            list(texts), padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt"
+            list(texts), padding=padding, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
         input_ids = encoded["input_ids"]  # [B, L]
         attention_mask = encoded.get("attention_mask")

@@ -20,7 +20,8 @@ def test_protocol_and_shapes(fixture, request):
     pixels = encoder.preprocess(_images())
     assert pixels.shape == (2, 3, encoder.image_size, encoder.image_size)
     tokens = encoder.tokenize(["a red circle", "three blue stars in a row"])
-    assert tokens["input_ids"].shape == tokens["attention_mask"].shape == (2, encoder.max_length)
+    length = encoder.max_length if encoder.is_siglip else int(tokens["attention_mask"].sum(dim=1).max())
+    assert tokens["input_ids"].shape == tokens["attention_mask"].shape == (2, length)
     with torch.no_grad():
         assert encoder.encode_image(pixels).shape == (2, encoder.embed_dim)
         assert encoder.encode_text(tokens).shape == (2, encoder.embed_dim)
@@ -43,7 +44,8 @@ def test_encode_matches_model_and_is_unnormalized(tiny_clip):
 
 
 def test_text_pools_at_first_eos_not_at_padding(tiny_clip):
-    tokens = tiny_clip.tokenize(["a red circle"])
+    tokens = tiny_clip.tokenize(["a red circle", "a big blue square left of a small green star with a dot"])
+    tokens = {k: v[:1] for k, v in tokens.items()}  # the short text, padded to the long one
     ids = tokens["input_ids"]
     eos_position = (ids[0] == tiny_clip.tokenizer.eos_token_id).nonzero()[0].item()
     with torch.no_grad():
@@ -55,6 +57,18 @@ def test_text_pools_at_first_eos_not_at_padding(tiny_clip):
     altered["input_ids"][0, eos_position + 1:] = 5
     with torch.no_grad():
         assert torch.allclose(tiny_clip.encode_text(tokens), tiny_clip.encode_text(altered), atol=1e-6)
+
+
+def test_clip_pads_to_the_longest_text_with_the_embeddings_of_full_context_padding(tiny_clip, tiny_siglip):
+    texts = ["a red circle", "a blue square left of a star", "x"]
+    tokens = tiny_clip.tokenize(texts)
+    longest = int(tokens["attention_mask"].sum(dim=1).max())
+    assert tokens["input_ids"].shape == (3, longest) and longest < tiny_clip.max_length
+    full = tiny_clip.tokenizer(texts, padding="max_length", truncation=True, max_length=tiny_clip.max_length, return_tensors="pt")
+    with torch.no_grad():
+        padded_full = tiny_clip.encode_text({"input_ids": full["input_ids"], "attention_mask": full["attention_mask"]})
+        assert torch.allclose(tiny_clip.encode_text(tokens), padded_full, atol=1e-5)
+    assert tiny_siglip.tokenize(texts)["input_ids"].shape == (3, tiny_siglip.max_length)  # trained on full padding, no mask
 
 
 def test_image_tokens_layers(tiny_clip):
