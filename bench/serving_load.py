@@ -53,8 +53,11 @@ def request_for(route: str, side: int = 64) -> tuple[str, dict]:
     raise SystemExit(f"unknown route {route!r}; use embeddings, images, texts or vqa")
 
 
-async def run(url: str, route: str, concurrency: int, seconds: float, api_key: str | None, side: int = 64) -> dict:
-    path, body = request_for(route, side)
+async def run(url: str, route: str, concurrency: int, seconds: float, api_key: str | None, side: int = 64,
+              request: tuple[str, dict] | None = None) -> dict:
+    """Closed-loop load: ``concurrency`` clients repeat one request (``request`` or the route's default;
+    a ``(path, None)`` request is a GET)."""
+    path, body = request or request_for(route, side)
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
     latencies: list[float] = []
     errors = 0
@@ -66,7 +69,7 @@ async def run(url: str, route: str, concurrency: int, seconds: float, api_key: s
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 try:
-                    response = await client.post(path, json=body)
+                    response = await (client.post(path, json=body) if body is not None else client.get(path))
                     ok = response.status_code == 200
                 except httpx.HTTPError:
                     ok = False
@@ -89,13 +92,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(encoder: str, mllm: str, threads: int, workers: int = 1):
-    """``openeyes serve`` (BentoML) on a free loopback port; yields its URL once /readyz is 200."""
+def served(encoder: str, mllm: str, threads: int, workers: int = 1, extra: tuple[str, ...] = ()):
+    """``openeyes serve`` (BentoML; ``extra=("--standalone",)``: uvicorn alone) on a free loopback port;
+    yields its URL once /readyz is 200."""
     import httpx
 
     port = free_port()
     command = [sys.executable, "-c", "from openeyes.serving.cli import app; app()", "--encoder", encoder, "--mllm", mllm,
-               "--no-ui", "--port", str(port), "--threads", str(threads), "--workers", str(workers)]
+               "--no-ui", "--port", str(port), "--threads", str(threads), "--workers", str(workers), *extra]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "BENTOML_DO_NOT_TRACK": "true", "TOKENIZERS_PARALLELISM": "false"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from openeyes.errors import UserError
 from openeyes.serving import schemas
 from openeyes.serving.errors import ApiError, envelope
+from openeyes.serving.fast_json import VectorResponse, vector_response
 from openeyes.serving.limits import check_image_count, check_texts, image_from_bytes, image_from_string
 from openeyes.serving.metrics import ITEMS
 
@@ -122,9 +123,11 @@ async def read_uploads(runtime: Any, files: list[UploadFile], param: str = "file
     return images
 
 
-def embeddings_payload(runtime: Any, vectors: np.ndarray) -> dict:
-    return {"model": runtime.encoder.name, "dim": int(vectors.shape[1]), "fingerprint": runtime.encoder.fingerprint,
-            "embeddings": vectors.round(6).tolist()}
+def embeddings_payload(runtime: Any, vectors: np.ndarray) -> VectorResponse:
+    """The embedding routes' answer; ``vectors`` [B, D] float32 go out exactly, in one orjson call."""
+    return vector_response({"model": runtime.encoder.name, "dim": int(vectors.shape[1]),
+                            "fingerprint": runtime.encoder.fingerprint,
+                            "embeddings": np.ascontiguousarray(vectors, dtype=np.float32)})
 
 
 async def classify(runtime: Any, images: list[Any], labels: list[str], templates: list[str]) -> dict:

@@ -76,8 +76,14 @@ class MicroBatcher:
                 outcomes = [(None, problem)] * len(live)
             self.batches += 1
             self.items += len(live)
+            by_loop: dict[Any, list[tuple]] = {}  # one wake-up per event loop, not one per item
             for (_, future, loop), (result, problem) in zip(live, outcomes):
-                loop.call_soon_threadsafe(_resolve, future, result, problem)
+                by_loop.setdefault(loop, []).append((future, result, problem))
+            for loop, settled in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_resolve_all, settled)
+                except RuntimeError:  # that loop is closed (its server is stopping): nobody waits any more
+                    pass
 
     def _call_isolating(self, entries: list[tuple]) -> list[tuple[Any, BaseException | None]]:
         """``(result, None)`` or ``(None, error)`` per entry; a failing batch is bisected."""
@@ -91,6 +97,11 @@ class MicroBatcher:
                 return [(None, problem)]
         half = len(entries) // 2
         return self._call_isolating(entries[:half]) + self._call_isolating(entries[half:])
+
+
+def _resolve_all(settled: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
+    for future, result, problem in settled:
+        _resolve(future, result, problem)
 
 
 def _resolve(future: asyncio.Future, result: Any, problem: BaseException | None) -> None:

@@ -1,7 +1,8 @@
 """``openeyes serve``: start the service (BentoML by default, or plain uvicorn with --standalone).
 
 A single-command typer app, so the root's ``serve`` entry runs it directly:
-``openeyes serve [--encoder ENC] [--mllm DIR|URL] [--index DIR|URL] [--host H] [--port P] [--api-key K] [--workers N]``.
+``openeyes serve [--encoder ENC] [--mllm DIR|URL] [--index DIR|URL] [--host H] [--port P] [--api-key K] [--workers N]
+[--engine torch|onnx-int8]``.
 Options are handed to the service's worker processes as ``OPENEYES_SERVE_*`` variables.
 ``serving.index_plan`` decides the index store; when it is a local Postgres this process starts
 it, runs the server as its child (forwarding signals) and stops it after; otherwise it execs.
@@ -61,7 +62,12 @@ def serve(
              "zoo:tiny-clip,zoo:tiny-dcr where built; 'none': only --encoder. The view opens on the first two"),
     allow_host: list[str] = typer.Option([], help="host whose image URLs may be fetched (repeatable)"),
     threads: Optional[int] = typer.Option(None, min=1, help="torch threads per worker"),
+    engine: str = typer.Option("torch", "--engine", envvar="OPENEYES_SERVE_ENGINE",
+                               help="encoder engine: torch, or onnx-int8 (int8 onnxruntime towers on the CPU, built and "
+                                    "checked against torch here before the server starts; cached beside the encoder)"),
     standalone: bool = typer.Option(False, help="run the same app with uvicorn, without BentoML"),
+    access_log: bool = typer.Option(False, "--access-log/--no-access-log",
+                                    help="log a line per request (off by default: it costs throughput on small requests)"),
 ) -> None:
     from openeyes.serving.index_plan import plan_index, start_local, stop_local
     from openeyes.serving.runtime import ServeConfig, resolve_mllm_spec
@@ -77,9 +83,14 @@ def serve(
     if not 0 < port < 65536:
         raise UserError(f"--port must be 1..65535, got {port}")
     check_port_free(host, port)
+    if engine.strip().lower() != "torch":
+        from openeyes.encoders.loading import load_encoder
+
+        engine = load_encoder(encoder, engine=engine).engine  # refuses a failing engine in one line; workers reuse the build
     plan = plan_index(index, 1 if standalone else workers)
     config = ServeConfig(encoder=encoder, mllm=mllm, mllm_api_key=mllm_api_key, index_dir=plan.location, api_key=api_key,
-                         compare_encoders=list(compare), ui=(api_key is None) if ui is None else ui, torch_threads=threads)
+                         compare_encoders=list(compare), ui=(api_key is None) if ui is None else ui, torch_threads=threads,
+                         engine=engine.strip().lower(), access_log=access_log)
     config.limits.url_allow_hosts = list(allow_host)
     if standalone:
         command = [sys.executable, "-m", "openeyes.serving.standalone", "--host", host, "--port", str(port)]

@@ -22,6 +22,7 @@ from openeyes.serving.metrics import LATENCY, REQUESTS
 log = logging.getLogger("openeyes.serving")
 OPEN_PATHS = ("/livez", "/readyz", "/healthz")  # never need the API key
 UI_PREFIX = "/ui"
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # the methods route_of remembers
 MULTIPART_SUFFIX = "/upload"  # routes taking multipart/form-data; every other POST takes JSON
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # a JSON escape of a UTF-16 surrogate
 
@@ -126,11 +127,26 @@ class GuardMiddleware:
         self.key_digest = key_digest(api_key)
         self.max_body_bytes = max_body_bytes
         self.routes = routes  # the app's (live) route list: metrics are labelled by route template
+        self._matched: dict[tuple, tuple[str, bool]] = {}  # (method, path) -> route_of, for template paths
 
     def route_of(self, scope: dict) -> tuple[str, bool]:
         """The template of the route ``scope`` goes to (``/v1/models/{model_id}``, ``/ui``), else
         ``other`` (never the raw path, whose values are unbounded: every 404 would be a new metric
-        series); and whether that route takes the request's method (False: the app answers 405)."""
+        series); and whether that route takes the request's method (False: the app answers 405).
+
+        Matching walks every route's regex; the answers for paths that are a route's template
+        itself (no path parameters: the hot routes) are remembered, so the cache stays bounded by
+        the route table whatever paths and methods clients send."""
+        key = (scope.get("method"), scope.get("path", ""))
+        known = self._matched.get(key)
+        if known is not None:
+            return known
+        found = self._match(scope)
+        if found[0] == key[1] and key[0] in HTTP_METHODS:
+            self._matched[key] = found
+        return found
+
+    def _match(self, scope: dict) -> tuple[str, bool]:
         partial = None
         for route in self.routes:
             match, _ = route.matches(scope)

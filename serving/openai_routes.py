@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from openeyes.serving import schemas
 from openeyes.serving.api import STREAMED, AppState, bounded, check_prompt_tokens, decode_images, off_loop, stream_job
 from openeyes.serving.errors import ApiError
+from openeyes.serving.fast_json import vector_response
 from openeyes.serving.limits import check_image_count, check_texts, image_from_string
 from openeyes.serving.metrics import ITEMS
 
@@ -228,10 +229,10 @@ def add_openai_routes(app: FastAPI, state: AppState) -> None:
         data = []
         for i, vector in enumerate(vectors):
             vector = np.asarray(vector, dtype=np.float32)
-            encoded = base64.b64encode(vector.tobytes()).decode() if body.encoding_format == "base64" else vector.tolist()
+            encoded = base64.b64encode(vector.tobytes()).decode() if body.encoding_format == "base64" else vector  # [D]
             data.append({"object": "embedding", "index": i, "embedding": encoded})
-        return {"object": "list", "data": data, "model": runtime.encoder.name,
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        return vector_response({"object": "list", "data": data, "model": runtime.encoder.name,
+                                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     @app.post("/v1/chat/completions", tags=["openai"], responses=STREAMED)
     async def chat_completions(body: schemas.ChatCompletionRequest):

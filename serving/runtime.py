@@ -39,8 +39,10 @@ class ServeConfig:
     ui: bool = True  # mount the Gradio UI at /ui
     limits: Limits = field(default_factory=Limits)
     embed_batching: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_batch=64, max_wait_ms=5, max_queue=4096))
-    generate_batching: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_batch=8, max_wait_ms=10, max_queue=512))
+    generate_batching: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_batch=16, max_wait_ms=10, max_queue=512))
     torch_threads: int | None = None  # torch intra-op threads (None: torch's default)
+    engine: str = "torch"  # encoder engine: "torch" or "onnx-int8" (int8 onnxruntime towers, CPU; openeyes.encoders.onnx_engine)
+    access_log: bool = False  # a log line per request (BentoML's access log); off: it costs the event loop a fifth on small requests
 
 
 def resolve_mllm_spec(spec: str | None) -> str | None:
@@ -77,13 +79,14 @@ def encoder_fingerprint(spec: str) -> str:
 class EncoderRuntime:
     """An ``Encoder`` with numpy-in/numpy-out helpers: L2-normalized embeddings [B, D] float32."""
 
-    def __init__(self, spec: str):
+    def __init__(self, spec: str, engine: str = "torch"):
         import torch
 
         from openeyes.encoders.loading import load_encoder
 
         self.spec = spec
-        self.encoder = load_encoder(spec)
+        self.engine = engine
+        self.encoder = load_encoder(spec, engine=engine)
         self.name = getattr(self.encoder, "name", None) or Path(spec).name
         self.dim = int(self.encoder.embed_dim)
         self.fingerprint = encoder_fingerprint(spec)
@@ -162,7 +165,8 @@ class MLLMRuntime:
         answers: list[Any] = [None] * len(jobs)
         with self._lock:
             for key, positions in groups.items():
-                completions = self.mllm.generate_completions([jobs[p].request for p in positions], jobs[positions[0]].params())
+                completions = self.mllm.generate_completions([jobs[p].request for p in positions], jobs[positions[0]].params(),
+                                                             batch_size=len(positions))  # the batcher's policy bounds it
                 for position, completion in zip(positions, completions):
                     answers[position] = completion
         return answers
@@ -251,7 +255,7 @@ class Runtime:
 
             torch.set_num_threads(config.torch_threads)
         runtime = cls(config)
-        runtime.encoder = EncoderRuntime(config.encoder)
+        runtime.encoder = EncoderRuntime(config.encoder, engine=config.engine)
         runtime.mllm_spec = resolve_mllm_spec(config.mllm)
         if runtime.mllm_spec is not None:
             from openeyes.serving.proxy import ProxyMLLMRuntime, is_remote_spec

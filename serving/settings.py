@@ -4,7 +4,8 @@ module in fresh worker processes) sees what ``openeyes serve`` was asked for.
 Variables: ``OPENEYES_SERVE_ENCODER``, ``OPENEYES_SERVE_MLLM``, ``OPENEYES_SERVE_INDEX``,
 ``OPENEYES_SERVE_API_KEY``, ``OPENEYES_SERVE_MLLM_API_KEY`` (bearer key for a remote MLLM engine), ``OPENEYES_SERVE_UI`` (1/0), ``OPENEYES_SERVE_COMPARE``
 (comma-separated encoder specs the UI's compare view may load; ``auto`` when unset, ``none``), ``OPENEYES_SERVE_ALLOW_HOSTS`` (comma-separated image URL
-hosts), ``OPENEYES_SERVE_WORKERS``, ``OPENEYES_SERVE_THREADS`` (torch threads).
+hosts), ``OPENEYES_SERVE_WORKERS``, ``OPENEYES_SERVE_THREADS`` (torch threads), ``OPENEYES_SERVE_ENGINE`` (encoder engine:
+``torch`` when unset, or ``onnx-int8``), ``OPENEYES_SERVE_ACCESS_LOG`` (1: a log line per request).
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def config_from_env(env: Mapping[str, str] | None = None) -> ServeConfig:
         compare_encoders=_split(env.get(PREFIX + "COMPARE")) or ["auto"],
         ui=env.get(PREFIX + "UI", "1") not in ("0", "false", "no"),
         torch_threads=int(env[PREFIX + "THREADS"]) if env.get(PREFIX + "THREADS") else None,
+        engine=(env.get(PREFIX + "ENGINE") or "torch").strip().lower(),
+        access_log=env.get(PREFIX + "ACCESS_LOG", "0") in ("1", "true", "yes"),
     )
     config.limits.url_allow_hosts = _split(env.get(PREFIX + "ALLOW_HOSTS"))
     return config
@@ -47,6 +50,8 @@ def config_to_env(config: ServeConfig, workers: int = 1) -> dict[str, str]:
         PREFIX + "COMPARE": ",".join(config.compare_encoders),
         PREFIX + "ALLOW_HOSTS": ",".join(config.limits.url_allow_hosts),
         PREFIX + "WORKERS": str(workers),
+        PREFIX + "ENGINE": config.engine,
+        PREFIX + "ACCESS_LOG": "1" if config.access_log else "0",
     }
     if config.torch_threads:
         env[PREFIX + "THREADS"] = str(config.torch_threads)

@@ -56,7 +56,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args()
-    uvicorn.run(create_app(config_from_env()), host=args.host, port=args.port, log_level="warning")
+    config = config_from_env()
+    uvicorn.run(create_app(config), host=args.host, port=args.port, access_log=config.access_log,
+                log_level="info" if config.access_log else "warning")
 
 
 if __name__ == "__main__":
