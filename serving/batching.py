@@ -2,7 +2,8 @@
 
 A ``MicroBatcher`` owns one worker thread. ``await batcher.submit(item)`` queues an item; the
 worker takes whatever is queued (up to ``max_batch``), waiting at most ``max_wait_ms`` for more
-once the first item is there, calls ``fn(items) -> results`` once and resolves each future.
+once the first item is there (and, with ``idle_gap_ms``, only while they keep coming), calls
+``fn(items) -> results`` once and resolves each future.
 A full queue answers 429 at once (``ApiError``), instead of letting latency grow unbounded.
 
 One bad item must not fail its neighbours: when a batch call raises, the batch is split in
@@ -19,13 +20,15 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from openeyes.serving.errors import ApiError
+from openeyes.serving.metrics import BATCH_SIZE
 
 
 @dataclass
 class BatchPolicy:
     max_batch: int = 32  # items per model call
-    max_wait_ms: float = 5.0  # how long the first item waits for company
+    max_wait_ms: float = 5.0  # how long the first item waits for company, at most
     max_queue: int = 1024  # queued items before new ones get 429
+    idle_gap_ms: float | None = None  # stop waiting early once no item came for this long (None: wait max_wait_ms)
 
 
 class MicroBatcher:
@@ -54,10 +57,16 @@ class MicroBatcher:
         return list(await asyncio.gather(*futures))
 
     def _collect(self) -> list[tuple]:
+        """The next batch: the first item, then whatever follows within ``max_wait_ms``; with
+        ``idle_gap_ms``, collecting also ends once the arrivals pause that long (a lone request
+        starts at once; a burst, e.g. clients resubmitting after the last batch, is gathered whole)."""
         batch = [self._queue.get()]
         deadline = time.monotonic() + self.policy.max_wait_ms / 1000
+        gap = None if self.policy.idle_gap_ms is None else self.policy.idle_gap_ms / 1000
         while len(batch) < self.policy.max_batch:
             remaining = deadline - time.monotonic()
+            if gap is not None:
+                remaining = min(remaining, gap)
             try:
                 batch.append(self._queue.get(timeout=max(remaining, 0)) if remaining > 0 else self._queue.get_nowait())
             except queue.Empty:
@@ -76,6 +85,7 @@ class MicroBatcher:
                 outcomes = [(None, problem)] * len(live)
             self.batches += 1
             self.items += len(live)
+            BATCH_SIZE.labels(self.name).observe(len(live))
             by_loop: dict[Any, list[tuple]] = {}  # one wake-up per event loop, not one per item
             for (_, future, loop), (result, problem) in zip(live, outcomes):
                 by_loop.setdefault(loop, []).append((future, result, problem))

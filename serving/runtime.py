@@ -38,8 +38,10 @@ class ServeConfig:
     compare_cache: int = 2  # compare encoders held in memory at once besides the served one
     ui: bool = True  # mount the Gradio UI at /ui
     limits: Limits = field(default_factory=Limits)
-    embed_batching: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_batch=64, max_wait_ms=5, max_queue=4096))
-    generate_batching: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_batch=16, max_wait_ms=10, max_queue=512))
+    # A lone request starts after idle_gap_ms; a burst is gathered for up to max_wait_ms (measured: with a fixed 5 ms
+    # wait, half of the image batches under 32 clients held <= 8 images, the clients' resubmissions split in two).
+    embed_batching: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_batch=64, max_wait_ms=25, max_queue=4096, idle_gap_ms=3))
+    generate_batching: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_batch=16, max_wait_ms=25, max_queue=512, idle_gap_ms=3))
     torch_threads: int | None = None  # torch intra-op threads (None: torch's default)
     engine: str = "torch"  # encoder engine: "torch" or "onnx-int8" (int8 onnxruntime towers, CPU; openeyes.encoders.onnx_engine)
     access_log: bool = False  # a log line per request (BentoML's access log); off: it costs the event loop a fifth on small requests

@@ -65,3 +65,34 @@ def test_a_failing_batch_is_bisected_so_only_the_bad_items_fail():
     assert results[:30] == [2 * x for x in range(30)]
     assert all(isinstance(r, ValueError) and str(x) in str(r) for x, r in zip(values[30:], results[30:]))
     assert max(calls) > 1 and len(calls) < len(values) * 2  # batched, and the isolation stayed cheap
+
+
+def test_idle_gap_starts_a_lone_item_early_and_gathers_a_burst_whole():
+    import asyncio
+    import time
+
+    calls: list[int] = []
+
+    def record(items):
+        calls.append(len(items))
+        return items
+
+    batcher = MicroBatcher(record, BatchPolicy(max_batch=64, max_wait_ms=120_000, max_queue=100, idle_gap_ms=2000))
+
+    async def lone() -> float:
+        began = time.perf_counter()
+        await batcher.submit(1)
+        return time.perf_counter() - began
+
+    assert asyncio.run(lone()) < 60  # the gap ends the wait, long before max_wait_ms
+
+    async def burst() -> None:  # 20 items, one every 1 ms: each well within the gap of the last
+        async def one(i):
+            await asyncio.sleep(0.001 * i)
+            return await batcher.submit(i)
+
+        assert await asyncio.gather(*(one(i) for i in range(20))) == list(range(20))
+
+    calls.clear()
+    asyncio.run(burst())
+    assert calls == [20]
