@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -61,8 +62,8 @@ class ImageTransform:
         std = tuple(float(v) for v in (getattr(processor, "image_std", None) or OPENAI_CLIP_STD))
         return cls(shortest, square, crop, mean, std, resample)
 
-    def to_tensor01(self, image: Image.Image) -> torch.Tensor:
-        """One PIL image -> resized and cropped pixels in [0, 1], [3, H, W]."""
+    def prepare(self, image: Image.Image) -> Image.Image:
+        """One PIL image -> RGB, resized and cropped to the model's input size."""
         image = image.convert("RGB")
         pil_filter = _PIL_FILTERS.get(self.resample, Image.Resampling.BICUBIC)
         if self.resize_shortest is not None:
@@ -75,8 +76,11 @@ class ImageTransform:
             image = image.resize((self.resize_square, self.resize_square), pil_filter)
         if self.crop is not None:
             image = center_crop(image, self.crop)
-        array = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-        array = array.view(image.size[1], image.size[0], 3)  # [H, W, 3]
+        return image
+
+    def to_tensor01(self, image: Image.Image) -> torch.Tensor:
+        """One PIL image -> resized and cropped pixels in [0, 1], [3, H, W]."""
+        array = torch.from_numpy(np.array(self.prepare(image)))  # [H, W, 3] uint8 (a writable copy)
         return array.permute(2, 0, 1).float() / 255.0  # [3, H, W]
 
     def normalize(self, pixels01: torch.Tensor) -> torch.Tensor:
@@ -84,6 +88,19 @@ class ImageTransform:
         mean = torch.tensor(self.mean, dtype=pixels01.dtype, device=pixels01.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, dtype=pixels01.dtype, device=pixels01.device).view(1, 3, 1, 1)
         return (pixels01 - mean) / std
+
+    def batch(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """PIL images -> normalized model input [B, 3, H, W], in two passes over the batch.
+
+        Equals ``normalize(stack(to_tensor01(i)))`` to float rounding (tested); one uint8 stack and
+        one fused ``x * (1 / (255 std)) - mean / std`` instead of a float copy, a division and a
+        stack per image: the per-image version was ~25 ms per 224 px image on a busy 2-core host."""
+        arrays = np.stack([np.asarray(self.prepare(image)) for image in images])  # [B, H, W, 3] uint8
+        pixels = torch.from_numpy(arrays).permute(0, 3, 1, 2).float()  # [B, 3, H, W], one contiguous-source copy
+        std = torch.tensor(self.std, dtype=torch.float32)
+        scale = (1.0 / (255.0 * std)).view(1, 3, 1, 1)
+        shift = (torch.tensor(self.mean, dtype=torch.float32) / std).view(1, 3, 1, 1)
+        return pixels.mul_(scale).sub_(shift).contiguous()
 
 
 def center_crop(image: Image.Image, size: int) -> Image.Image:
@@ -162,8 +179,7 @@ class HFEncoder(nn.Module):
     # -- inputs ----------------------------------------------------------------------------
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """PIL images -> normalized pixels [B, 3, image_size, image_size]."""
-        pixels01 = torch.stack([self.transform.to_tensor01(image) for image in images])  # [B, 3, S, S]
-        return self.transform.normalize(pixels01)
+        return self.transform.batch(images)  # [B, 3, S, S]
 
     def normalize(self, pixels01: torch.Tensor) -> torch.Tensor:
         """[B, 3, H, W] in [0, 1] -> normalized model input."""

@@ -81,7 +81,7 @@ class OpenClipEncoder(nn.Module):
     # -- inputs ----------------------------------------------------------------------------
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """PIL images -> normalized pixels [B, 3, image_size, image_size] (as open_clip's transform)."""
-        return self.transform.normalize(torch.stack([self.transform.to_tensor01(image) for image in images]))
+        return self.transform.batch(images)  # [B, 3, S, S]
 
     def normalize(self, pixels01: torch.Tensor) -> torch.Tensor:
         """[B, 3, H, W] in [0, 1] -> normalized model input."""

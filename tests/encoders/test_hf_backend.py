@@ -1,4 +1,5 @@
 """HFEncoder over tiny CLIPModel/SiglipModel: protocol, shapes, pooling, preprocessing, save/load."""
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -125,3 +126,13 @@ def test_rejects_other_models():
 
     with pytest.raises(ValueError, match="CLIPModel or SiglipModel"):
         HFEncoder(BertModel(BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8)), None, None)
+
+
+def test_batched_preprocessing_equals_the_per_image_transform(tiny_clip):
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 255, (20 + 7 * i, 40 - 3 * i, 3), dtype=np.uint8)) for i in range(5)]
+    transform = tiny_clip.transform
+    one_by_one = transform.normalize(torch.stack([transform.to_tensor01(image) for image in images]))  # [5, 3, S, S]
+    batched = tiny_clip.preprocess(images)
+    assert batched.shape == one_by_one.shape and batched.is_contiguous()
+    assert torch.allclose(batched, one_by_one, atol=1e-5)
