@@ -96,6 +96,9 @@ def _coerce(hint: Any, value: Any, key: str, default: Any = None) -> Any:
                 errors.append(str(problem))
         raise UserError(errors[0] if errors else f"bad value for {key!r}")
     if origin is typing.Literal:
+        if isinstance(value, bool):  # YAML 1.1 reads no/off/yes/on as booleans: take the option written so
+            value = next((option for option in typing.get_args(hint)
+                          if isinstance(option, str) and _parse_value(option) is value), value)
         if value not in typing.get_args(hint):
             allowed = ", ".join(map(str, typing.get_args(hint)))
             raise UserError(f"config key {key!r} must be one of {allowed}, got {value!r}")

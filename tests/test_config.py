@@ -54,3 +54,20 @@ class WithFactoryDefault:
 def test_overriding_one_nested_key_keeps_the_parents_factory_defaults():
     config = load_config(WithFactoryDefault, None, ["optim.lr=0.25"])
     assert config.optim.lr == 0.25 and config.optim.schedule == "constant"
+
+
+@dataclass
+class Precision:
+    mixed_precision: Literal["no", "bf16", "fp16"] = "bf16"  # YAML 1.1 reads a bare `no` as False
+    switch: Literal["on", "off", "auto"] = "auto"  # likewise on/off
+
+
+def test_yaml_boolean_words_select_the_literal_option_spelled_so(tmp_path):
+    config = load_config(Precision, None, ["mixed_precision=no", "switch=off"])
+    assert config.mixed_precision == "no" and config.switch == "off"
+    path = tmp_path / "c.yaml"
+    path.write_text("mixed_precision: no\nswitch: on\n")
+    config = load_config(Precision, path)
+    assert config.mixed_precision == "no" and config.switch == "on"
+    with pytest.raises(UserError, match="must be one of no, bf16, fp16, got True"):
+        load_config(Precision, None, ["mixed_precision=yes"])

@@ -7,14 +7,16 @@
 #   nice -n 10 bash zoo/build_world_prior.sh                       (CPU: days; see docs/RESULTS.md)
 #   LEGS="2000 6000" SPACE=latent64 bash zoo/build_world_prior.sh
 #   DDP=2 bash zoo/build_world_prior.sh                            (two processes, gloo on CPU / NCCL on GPUs)
+#   EXTRA="model.cross_only_levels=0" ...                           (more config overrides, space-separated)
 # On a CUDA GPU the same command runs unchanged (bf16 autocast); bring diffusers' wheel along.
 set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} MKL_NUM_THREADS=${MKL_NUM_THREADS:-2}
-SPACE=${SPACE:-latent64}              # pixel32 | latent64 (chosen by zoo/prior_space.sh)
+SPACE=${SPACE:-pixel32}               # pixel32 | latent64 (chosen by zoo/prior_space.sh: pixel32)
 LEGS=${LEGS:-"300 1000 3000 6000 12000 24000"}
 OUT=${OUT:-runs/world-prior-$SPACE}
 RESULTS=${RESULTS:-zoo/results/dcr/world-prior-$SPACE}
 DDP=${DDP:-1}
+read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
 CONFIG=zoo/world-prior/train.yaml
 case "$SPACE" in
   pixel32) SPACE_ARGS=(model.space=pixel model.image_size=32) ;;
@@ -33,7 +35,7 @@ for steps in $LEGS; do
   leg="$OUT/leg-$steps"
   if [ ! -f "$leg/openeyes.json" ]; then  # CPU seconds of every invocation, one JSON line each
     /usr/bin/time -a -o "$RESULTS/leg-$steps.time.jsonl" -f '{"user_s": %U, "sys_s": %S, "wall_s": %e}' \
-      "${TRAIN[@]}" --config "$CONFIG" "${SPACE_ARGS[@]}" out="$leg" trainer.out_dir="$OUT/run" trainer.steps="$steps" \
+      "${TRAIN[@]}" --config "$CONFIG" "${SPACE_ARGS[@]}" ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"} out="$leg" trainer.out_dir="$OUT/run" trainer.steps="$steps" \
         trainer.resume=auto optim.schedule=constant trainer.checkpoint_every=200
   fi
   if [ ! -f "$RESULTS/leg-$steps/gates.json" ]; then

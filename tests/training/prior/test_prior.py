@@ -42,6 +42,31 @@ def test_artifact_roundtrip_gives_the_same_denoiser(tmp_path, caption_tokenizer,
     assert UNet2DConditionModel.from_pretrained(tmp_path / "prior" / "unet").config.cross_attention_dim == 16
 
 
+def test_cross_only_top_level_drops_self_attention_there_and_survives_the_artifact(tmp_path, caption_tokenizer):
+    config = PriorModelConfig(**{**TINY_PRIOR, "block_out_channels": [8, 16, 16]}, cross_only_levels=1)
+    prior = build_prior(config, caption_tokenizer, seed=0).eval()
+
+    def attn1_kinds(unet):  # per attention block, top resolution first: does attn1 attend to the caption?
+        down = [block.attentions[0].transformer_blocks[0].attn1.is_cross_attention
+                for block in unet.down_blocks if hasattr(block, "attentions")]
+        up = [block.attentions[0].transformer_blocks[0].attn1.is_cross_attention
+              for block in unet.up_blocks if hasattr(block, "attentions")][::-1]
+        return down, up
+
+    assert attn1_kinds(prior.unet) == ([True, False], [True, False])
+    images = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        before = _predict(prior, images)
+    save_prior(prior, tmp_path / "prior", name="tiny", config={"model": TINY_PRIOR})
+    loaded = load_prior(tmp_path / "prior")
+    assert attn1_kinds(loaded.unet) == ([True, False], [True, False])
+    with torch.no_grad():
+        assert torch.allclose(_predict(loaded, images), before, atol=1e-5)
+    with pytest.raises(UserError, match="cross_only_levels=3: must be between 0 and 2"):
+        build_prior(PriorModelConfig(**{**TINY_PRIOR, "block_out_channels": [8, 16, 16]}, cross_only_levels=3),
+                    caption_tokenizer, seed=0)
+
+
 def test_tampered_artifact_and_missing_parts_are_user_errors(tmp_path, caption_tokenizer):
     prior = build_prior(PriorModelConfig(**TINY_PRIOR), caption_tokenizer)
     save_prior(prior, tmp_path / "p", name="tiny")
