@@ -4,6 +4,8 @@
 # are met, the zoo entry (fp16). Re-run the same command to continue: finished legs are skipped, an
 # interrupted leg resumes from its last checkpoint (trainer.resume=auto; checkpoints hold the UNet, the
 # text encoder and the optimizer state; a latent prior's frozen VAE trains once in <run>/vae).
+# After each leg the latest checkpoint is copied to $STATE (zoo/state/...): committed, it lets a fresh
+# clone on another machine continue the chain (legs gated elsewhere are skipped).
 #   nice -n 10 bash zoo/build_world_prior.sh                       (CPU: days; see docs/RESULTS.md)
 #   LEGS="2000 6000" SPACE=latent64 bash zoo/build_world_prior.sh
 #   DDP=2 bash zoo/build_world_prior.sh                            (two processes, gloo on CPU / NCCL on GPUs)
@@ -15,6 +17,7 @@ SPACE=${SPACE:-pixel32}               # pixel32 | latent64 (chosen by zoo/prior_
 LEGS=${LEGS:-"300 1000 3000 6000 12000 24000"}
 OUT=${OUT:-runs/world-prior-$SPACE}
 RESULTS=${RESULTS:-zoo/results/dcr/world-prior-$SPACE}
+STATE=${STATE:-zoo/state/world-prior-$SPACE}  # a copy of the latest checkpoint after every leg: commit it to carry the chain to another machine
 DDP=${DDP:-1}
 read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
 CONFIG=zoo/world-prior/train.yaml
@@ -30,13 +33,22 @@ else
   TRAIN=(openeyes train prior)
 fi
 mkdir -p "$OUT" "$RESULTS"
+if ! ls -d "$OUT"/run/checkpoints/step_* > /dev/null 2>&1 && ls -d "$STATE"/step_* > /dev/null 2>&1; then
+  mkdir -p "$OUT/run/checkpoints" && cp -r "$STATE"/step_* "$OUT/run/checkpoints/"  # resume where another machine stopped
+  echo "restored $(ls "$STATE") from $STATE"
+fi
 
 for steps in $LEGS; do
   leg="$OUT/leg-$steps"
+  if [ -f "$RESULTS/leg-$steps/gates.json" ] && [ ! -f "$leg/openeyes.json" ]; then
+    continue  # finished and gated on another machine (its artifact stayed there; a met gate published it)
+  fi
   if [ ! -f "$leg/openeyes.json" ]; then  # CPU seconds of every invocation, one JSON line each
     /usr/bin/time -a -o "$RESULTS/leg-$steps.time.jsonl" -f '{"user_s": %U, "sys_s": %S, "wall_s": %e}' \
       "${TRAIN[@]}" --config "$CONFIG" "${SPACE_ARGS[@]}" ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"} out="$leg" trainer.out_dir="$OUT/run" trainer.steps="$steps" \
         trainer.resume=auto optim.schedule=constant trainer.checkpoint_every=200
+    latest=$(ls -d "$OUT"/run/checkpoints/step_* | sort | tail -1)
+    rm -rf "$STATE.tmp" && mkdir -p "$STATE.tmp" && cp -r "$latest" "$STATE.tmp/" && rm -rf "$STATE" && mv "$STATE.tmp" "$STATE"
   fi
   if [ ! -f "$RESULTS/leg-$steps/gates.json" ]; then
     openeyes train prior-gates --prior "$leg" --out "$RESULTS/leg-$steps"
