@@ -4,7 +4,7 @@
 # are met, the zoo entry (fp16). Re-run the same command to continue: finished legs are skipped, an
 # interrupted leg resumes from its last checkpoint (trainer.resume=auto; checkpoints hold the UNet, the
 # text encoder and the optimizer state; a latent prior's frozen VAE trains once in <run>/vae).
-# After each leg the latest checkpoint is copied to $STATE (zoo/state/...): committed, it lets a fresh
+# After each leg the latest checkpoint is copied to $STATE (state/..., outside the packaged zoo): committed, it lets a fresh
 # clone on another machine continue the chain (legs gated elsewhere are skipped).
 #   nice -n 10 bash zoo/build_world_prior.sh                       (CPU: days; see docs/RESULTS.md)
 #   LEGS="2000 6000" SPACE=latent64 bash zoo/build_world_prior.sh
@@ -17,7 +17,7 @@ SPACE=${SPACE:-pixel32}               # pixel32 | latent64 (chosen by zoo/prior_
 LEGS=${LEGS:-"300 1000 3000 6000 12000 24000"}
 OUT=${OUT:-runs/world-prior-$SPACE}
 RESULTS=${RESULTS:-zoo/results/dcr/world-prior-$SPACE}
-STATE=${STATE:-zoo/state/world-prior-$SPACE}  # a copy of the latest checkpoint after every leg: commit it to carry the chain to another machine
+STATE=${STATE:-state/world-prior-$SPACE}  # a copy of the latest checkpoint after every leg: commit it to carry the chain to another machine
 DDP=${DDP:-1}
 read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
 CONFIG=zoo/world-prior/train.yaml
