@@ -42,7 +42,9 @@ class ServeConfig:
     # clients the image batches still alternate large and small, with the fixed 5 ms wait as with this: the requests
     # queued during one model call form the next batch. Batch 8 vs 32 cost ~5 % per image, in-process.)
     embed_batching: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_batch=64, max_wait_ms=25, max_queue=4096, idle_gap_ms=3))
-    generate_batching: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_batch=16, max_wait_ms=25, max_queue=512, idle_gap_ms=3))
+    # Generation also holds a batch up to 100 ms after the previous one for that batch's callers (refill_ms): 16
+    # closed-loop VQA clients otherwise alternated two half batches (mean 8.1 -> 16.0, /vqa 76 -> 107 req/s measured).
+    generate_batching: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_batch=16, max_wait_ms=25, max_queue=512, idle_gap_ms=3, refill_ms=100))
     torch_threads: int | None = None  # torch intra-op threads (None: torch's default)
     engine: str = "torch"  # encoder engine: "torch" or "onnx-int8" (int8 onnxruntime towers, CPU; openeyes.encoders.onnx_engine)
     access_log: bool = False  # a log line per request (BentoML's access log); off: it costs the event loop a fifth on small requests

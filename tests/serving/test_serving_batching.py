@@ -96,3 +96,59 @@ def test_idle_gap_starts_a_lone_item_early_and_gathers_a_burst_whole():
     calls.clear()
     asyncio.run(burst())
     assert calls == [20]
+
+
+def _closed_loop(batcher, clients: int, rounds: int) -> None:
+    """``clients`` callers, each submitting ``rounds`` times in a row (the next as soon as the last returns)."""
+    import asyncio
+
+    async def caller(c: int) -> None:
+        for r in range(rounds):
+            assert await batcher.submit(c * 1000 + r) == c * 1000 + r
+            await asyncio.sleep(0.005 * c)  # each client's own turnaround: spread wider than the idle gap
+
+    async def main() -> None:
+        await asyncio.gather(*(caller(c) for c in range(clients)))
+
+    asyncio.run(main())
+
+
+def test_refill_keeps_closed_loop_callers_in_full_batches_instead_of_two_alternating_cohorts():
+    import time
+
+    calls: list[int] = []
+
+    def slow_identity(items):
+        calls.append(len(items))
+        time.sleep(0.02)
+        return items
+
+    policy = BatchPolicy(max_batch=16, max_wait_ms=25, max_queue=100, idle_gap_ms=3, refill_ms=120_000)
+    batcher = MicroBatcher(slow_identity, policy)
+    _closed_loop(batcher, clients=16, rounds=6)
+    # whatever the first batches were, every later batch waits for all 16 callers to be back
+    # (a cohort left out would hang this test for the two-minute window, not pass it)
+    assert sum(calls) == 96 and calls[-1] == 16 and calls.count(16) >= 4
+
+
+def test_refill_never_delays_a_lone_caller_and_is_bounded_when_callers_do_not_return():
+    import asyncio
+    import time
+
+    batcher = MicroBatcher(lambda items: items, BatchPolicy(max_batch=16, max_wait_ms=25, max_queue=100, idle_gap_ms=3,
+                                                            refill_ms=120_000))
+    began = time.perf_counter()
+    _closed_loop(batcher, clients=1, rounds=5)  # target 1: its own return fills the batch
+    assert time.perf_counter() - began < 60
+
+    bounded = MicroBatcher(lambda items: items, BatchPolicy(max_batch=16, max_wait_ms=25, max_queue=100, idle_gap_ms=3,
+                                                            refill_ms=3000))
+
+    async def four_then_one() -> float:
+        assert await asyncio.gather(*(bounded.submit(i) for i in range(4))) == [0, 1, 2, 3]
+        started = time.perf_counter()
+        assert await bounded.submit(9) == 9  # the other three never come back: it waits out the window
+        return time.perf_counter() - started
+
+    waited = asyncio.run(four_then_one())
+    assert 1.0 < waited < 60
