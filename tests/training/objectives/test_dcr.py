@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from openeyes.training.objectives.dcr import (
-    DcrConditioner, DcrConfig, DcrInputs, DcrObjective, contrastive_terms, dcr_loss, encoder_features,
+    DcrConditioner, DcrConfig, DcrInputs, DcrObjective, binding_diagnostics, contrastive_terms, dcr_loss, encoder_features,
     load_projector, negative_indices, save_projector,
 )
 from openeyes.training.prior.model import PriorModelConfig, build_prior
@@ -144,3 +144,20 @@ def test_objective_stages_local_tokens_and_projector_roundtrip(caption_tokenizer
     assert not any(p.requires_grad for p in stage2.parameters())
     stage2(encoder, batch, None)["dcr"].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.model.vision_model.parameters())
+
+
+def test_binding_diagnostics_equal_a_loop_over_anchors_and_see_a_condition_that_separates():
+    generator = torch.Generator().manual_seed(0)
+    anchor, positives, negatives = (torch.randn(5, 12, generator=generator), torch.randn(5, 2, 12, generator=generator),
+                                    torch.randn(5, 3, 12, generator=generator))
+    got = binding_diagnostics(anchor, positives, negatives)
+    cos = lambda a, b: float(a @ b / (a.norm() * b.norm()))  # noqa: E731
+    pos = [cos(anchor[i], positives[i, 0]) for i in range(5)]
+    negs = [[cos(anchor[i], negatives[i, k]) for k in range(3)] for i in range(5)]
+    assert got["_dcr_cos_pos"].item() == pytest.approx(sum(pos) / 5, abs=1e-6)
+    assert got["_dcr_cos_target"].item() == pytest.approx(sum(cos(anchor[i], positives[i, 1]) for i in range(5)) / 5, abs=1e-6)
+    assert got["_dcr_cos_neg"].item() == pytest.approx(sum(map(sum, negs)) / 15, abs=1e-6)
+    assert got["_dcr_pos_beats_negs"].item() == pytest.approx(sum(p > max(n) for p, n in zip(pos, negs)) / 5)
+    # a condition that separates: the augmented view predicts the anchor, negatives point elsewhere
+    bound = binding_diagnostics(anchor, torch.stack([anchor, anchor], dim=1), -anchor[:, None].expand(5, 3, 12))
+    assert bound["_dcr_pos_beats_negs"].item() == 1.0 and bound["_dcr_cos_neg"].item() == pytest.approx(-1.0)
