@@ -41,6 +41,7 @@ def test_cli_refuses_bad_options_before_starting(artifacts):
             "try:\n    app(standalone_mode=False)\nexcept UserError as e:\n    print('error:', e, file=sys.stderr)\n    sys.exit(2)")
 
     def run(*args):
+        args = (*args, "--port", str(free_port()))  # a server already on the default port must not change the verdict
         return subprocess.run(["nice", "-n", "19", sys.executable, "-c", code, *args], capture_output=True, text=True,
                               env=server_env(), timeout=HUNG_AFTER_S)
 
