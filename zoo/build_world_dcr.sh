@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # DCR on zoo:world-prior as a resumable chain (issue 19). Re-run the same command to continue.
-#   1. stage 1 (h_omega, encoder frozen) in legs STAGE1_LEGS until the last logged L_dcr is below
-#      BIND * log(K + 2) (default 0.5; K = dcr.num_negatives), so the prior's predictions depend on
-#      the CLIP feature; each leg's loss goes to $RESULTS/stage1.jsonl.
+#   1. stage 1 (h_omega, encoder frozen) in legs STAGE1_LEGS until it binds: the mean `binding` of
+#      the leg's last logged steps (L_dcr placed between its chance value and perfect separation,
+#      training/recipes/dcr_report.py) reaches BIND (default 0.5), or it plateaus (it grew less
+#      than PLATEAU, default 0.02, over the leg). Each leg's report goes to $RESULTS/stage1.jsonl.
 #   2. stage 2 for MODES (lora: r=16 adapters, the reference; full: the whole vision tower) and SEEDS,
 #      in legs STAGE2_LEGS; after each leg the encoder is evaluated on the held-out world exports of
 #      seeds 100, 101, 102 (openeyes eval encoder --bench all), next to the base.
 # Seed s trains stage 2 with trainer.seed=s, dcr.seed=s on world seed 1+s (as zoo/evidence_dcr.sh).
 #   nice -n 10 bash zoo/build_world_dcr.sh
 #   PRIOR=runs/world-prior-latent64/leg-3000 STAGE1_LEGS="200 500" bash zoo/build_world_dcr.sh
+#   EXTRA="dcr.tau=0.02" OUT=runs/world-dcr-tau0.02 RESULTS=... bash zoo/build_world_dcr.sh
 set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} MKL_NUM_THREADS=${MKL_NUM_THREADS:-2}
 PRIOR=${PRIOR:-zoo:world-prior}
@@ -20,20 +22,22 @@ MODES=${MODES:-"lora full"}
 SEEDS=${SEEDS:-"0 1 2"}
 WORLDS=${WORLDS:-"100 101 102"}
 BIND=${BIND:-0.5}
+PLATEAU=${PLATEAU:-0.02}
 N=${N:-540}
 EVAL=${EVAL:-1}
 CONFIG=zoo/world-dcr/train.yaml
-COMMON=(--config "$CONFIG" dcr.prior="$PRIOR" projector_out="$OUT/projector")
+read -r -a EXTRA_ARGS <<< "${EXTRA:-}"  # more overrides for both stages, space-separated (e.g. "dcr.tau=0.02")
+COMMON=(--config "$CONFIG" dcr.prior="$PRIOR" projector_out="$OUT/projector" ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"})
 mkdir -p "$OUT" "$RESULTS"
 
-last_dcr() {  # the last logged L_dcr of a trainer run folder
-  python -c "import json, sys; print(json.load(open(sys.argv[1]))['last']['dcr'])" "$1/summary.json"
-}
-bound() {  # BIND * log(K + 2) for the config's K
-  python - "$CONFIG" "$BIND" <<'PY'
-import math, sys, yaml
+negatives() {  # K of the config, after any dcr.num_negatives=... in EXTRA
+  python - "$CONFIG" ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"} <<'PY'
+import sys, yaml
 k = yaml.safe_load(open(sys.argv[1]))["dcr"]["num_negatives"]
-print(float(sys.argv[2]) * math.log(k + 2))
+for arg in sys.argv[2:]:
+    if arg.startswith("dcr.num_negatives="):
+        k = int(arg.split("=", 1)[1])
+print(k)
 PY
 }
 world() {  # the held-out world export of seed $1
@@ -51,17 +55,22 @@ evaluate() {  # evaluate MODEL NAME: every held-out world
 }
 
 evaluate zoo:tiny-clip base
-target=$(bound)
-for steps in $STAGE1_LEGS; do  # stage 1 until it binds
+K=$(negatives)
+previous=""
+for steps in $STAGE1_LEGS; do  # stage 1 until it binds or plateaus
   if [ ! -f "$OUT/stage1-leg-$steps.done" ]; then
     openeyes train dcr --stage 1 "${COMMON[@]}" run_dir="$OUT/s1" stage1.trainer.steps="$steps"
-    echo "{\"steps\": $steps, \"dcr\": $(last_dcr "$OUT/s1/stage1"), \"bound\": $target}" >> "$RESULTS/stage1.jsonl"
+    python -m openeyes.training.recipes.dcr_report "$OUT/s1/stage1" --negatives "$K" >> "$RESULTS/stage1.jsonl"
     touch "$OUT/stage1-leg-$steps.done"
   fi
-  if python -c "import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)" \
-      "$(last_dcr "$OUT/s1/stage1")" "$target"; then
+  binding=$(python -m openeyes.training.recipes.dcr_report "$OUT/s1/stage1" --negatives "$K" |
+            python -c "import json, sys; print(json.load(sys.stdin).get('binding', 0.0))")
+  if python -c "import sys; b, bind, plateau, prev = sys.argv[1:5]; b = float(b)
+sys.exit(0 if b >= float(bind) or (prev and b - float(prev) < float(plateau)) else 1)" \
+      "$binding" "$BIND" "$PLATEAU" "$previous"; then
     break
   fi
+  previous=$binding
 done
 
 for mode in $MODES; do

@@ -238,8 +238,29 @@ def dcr_loss(prior: Any, conditioner: DcrConditioner, inputs: DcrInputs, tau: fl
     per_anchor = contrastive_terms(anchor, positives, negatives, tau)  # [B]
     with torch.no_grad():
         mse = F.mse_loss(anchor.float(), target.float())  # reconstruction error of the anchor (Theorem 2)
-        diagnostics = {"_dcr_anchor_mse": mse, **binding_diagnostics(anchor, positives, negatives)}
+        diagnostics = {"_dcr_anchor_mse": mse, **binding_diagnostics(anchor, positives, negatives),
+                       **binding_range(anchor, positives, negatives, tau)}
     return per_anchor.mean(), diagnostics
+
+
+def binding_range(anchor: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, tau: float) -> dict[str, torch.Tensor]:
+    """Where L_dcr sits between its two limits for the step's own positives (no gradients).
+
+    ``_dcr_loss_chance``: line 18 if every negative scored what the augmented view scores (the
+    condition carries nothing that tells images apart); ``_dcr_loss_bound``: line 18 with the
+    negatives infinitely far (perfect separation). Both keep the anchor's actual similarity to the
+    true target, which floors L_dcr above zero and, for a prior whose predictions sit close together,
+    above what log(K + 2) suggests. ``_dcr_binding`` = (chance - L) / (chance - bound): 0 at chance,
+    1 at perfect separation (the same mean over anchors as L)."""
+    unit = F.normalize(anchor.float(), dim=-1)  # [B, P]
+    logits = torch.einsum("bp,bkp->bk", unit, F.normalize(positives.float(), dim=-1)) / tau  # [B, 2]
+    count = negatives.shape[1]
+    loss = contrastive_terms(anchor, positives, negatives, tau).mean()
+    mean_positive = -0.5 * (logits[:, 0] + logits[:, 1])  # [B]
+    chance = (mean_positive + torch.logsumexp(torch.cat([logits, logits[:, :1].expand(-1, count)], dim=1), dim=1)).mean()
+    bound = (mean_positive + torch.logsumexp(logits, dim=1)).mean()
+    return {"_dcr_loss_chance": chance, "_dcr_loss_bound": bound,
+            "_dcr_binding": (chance - loss) / (chance - bound).clamp_min(1e-12)}
 
 
 def binding_diagnostics(anchor: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -247,12 +268,21 @@ def binding_diagnostics(anchor: torch.Tensor, positives: torch.Tensor, negatives
     augmented-view prediction, to the true target and to the negatives (positives [B, 2, P], negatives [B, K, P]),
     and how often the augmented view beats every negative. All cosines sit near 1 for a prior that barely
     uses its condition; binding shows as ``_dcr_pos_beats_negs`` rising from 1/(K+1) and the gap
-    ``_dcr_cos_pos - _dcr_cos_neg`` growing relative to tau (L_dcr itself is floored by the target term)."""
-    unit = F.normalize(anchor.float(), dim=-1)  # [B, P]
-    cos_pos, cos_target = (torch.einsum("bp,bkp->bk", unit, F.normalize(positives.float(), dim=-1))).unbind(1)  # [B] each
-    cos_neg = torch.einsum("bp,bkp->bk", unit, F.normalize(negatives.float(), dim=-1))  # [B, K]
+    ``_dcr_cos_pos - _dcr_cos_neg`` growing relative to tau (L_dcr itself is floored by the target term).
+
+    ``_dcr_feature_gain`` is the stage-1 counterpart of the prior's condition-gain gate: the mean squared
+    error of the negatives' predictions (another image's feature) to the true target over the anchor's
+    (its own feature); 1.0 means h_omega's condition carries nothing about the image."""
+    anchor, positives, negatives = anchor.float(), positives.float(), negatives.float()
+    unit = F.normalize(anchor, dim=-1)  # [B, P]
+    cos_pos, cos_target = (torch.einsum("bp,bkp->bk", unit, F.normalize(positives, dim=-1))).unbind(1)  # [B] each
+    cos_neg = torch.einsum("bp,bkp->bk", unit, F.normalize(negatives, dim=-1))  # [B, K]
+    target = positives[:, 1:2]  # [B, 1, P]
+    mse_own = (anchor[:, None] - target).pow(2).mean()
+    mse_other = (negatives - target).pow(2).mean()
     return {"_dcr_cos_pos": cos_pos.mean(), "_dcr_cos_target": cos_target.mean(), "_dcr_cos_neg": cos_neg.mean(),
-            "_dcr_pos_beats_negs": (cos_pos > cos_neg.max(dim=1).values).float().mean()}
+            "_dcr_pos_beats_negs": (cos_pos > cos_neg.max(dim=1).values).float().mean(),
+            "_dcr_feature_gain": mse_other / mse_own.clamp_min(1e-12)}
 
 
 # -- encoder side --------------------------------------------------------------------------------

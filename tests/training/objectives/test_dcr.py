@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from openeyes.training.objectives.dcr import (
-    DcrConditioner, DcrConfig, DcrInputs, DcrObjective, binding_diagnostics, contrastive_terms, dcr_loss, encoder_features,
-    load_projector, negative_indices, save_projector,
+    DcrConditioner, DcrConfig, DcrInputs, DcrObjective, binding_diagnostics, binding_range, contrastive_terms, dcr_loss,
+    encoder_features, load_projector, negative_indices, save_projector,
 )
 from openeyes.training.prior.model import PriorModelConfig, build_prior
 
@@ -158,6 +158,36 @@ def test_binding_diagnostics_equal_a_loop_over_anchors_and_see_a_condition_that_
     assert got["_dcr_cos_target"].item() == pytest.approx(sum(cos(anchor[i], positives[i, 1]) for i in range(5)) / 5, abs=1e-6)
     assert got["_dcr_cos_neg"].item() == pytest.approx(sum(map(sum, negs)) / 15, abs=1e-6)
     assert got["_dcr_pos_beats_negs"].item() == pytest.approx(sum(p > max(n) for p, n in zip(pos, negs)) / 5)
+    own = sum(float((anchor[i] - positives[i, 1]).pow(2).sum()) for i in range(5)) / (5 * 12)
+    other = sum(float((negatives[i, k] - positives[i, 1]).pow(2).sum()) for i in range(5) for k in range(3)) / (15 * 12)
+    assert got["_dcr_feature_gain"].item() == pytest.approx(other / own, rel=1e-5)
     # a condition that separates: the augmented view predicts the anchor, negatives point elsewhere
     bound = binding_diagnostics(anchor, torch.stack([anchor, anchor], dim=1), -anchor[:, None].expand(5, 3, 12))
     assert bound["_dcr_pos_beats_negs"].item() == 1.0 and bound["_dcr_cos_neg"].item() == pytest.approx(-1.0)
+    assert bound["_dcr_feature_gain"].item() > 1e6  # the anchor is the target; the negatives are not
+
+
+def test_binding_range_places_the_loss_between_chance_and_perfect_separation():
+    generator = torch.Generator().manual_seed(1)
+    anchor = torch.randn(4, 10, generator=generator)
+    view = anchor + 0.1 * torch.randn(4, 10, generator=generator)
+    positives = torch.stack([view, anchor + 0.5 * torch.randn(4, 10, generator=generator)], dim=1)  # [4, 2, 10]
+    tau, k = 0.2, 3
+    cos = lambda a, b: float(a @ b / (a.norm() * b.norm()))  # noqa: E731
+
+    def line18(i, negative_logits):  # the paper's line 18 for anchor i, written out
+        s_pos, s_gt = cos(anchor[i], positives[i, 0]) / tau, cos(anchor[i], positives[i, 1]) / tau
+        return -0.5 * (s_pos + s_gt) + math.log(math.exp(s_pos) + math.exp(s_gt) + sum(math.exp(v) for v in negative_logits))
+
+    chance = sum(line18(i, [cos(anchor[i], positives[i, 0]) / tau] * k) for i in range(4)) / 4
+    bound = sum(line18(i, []) for i in range(4)) / 4
+    for negatives, expected in ((view[:, None].expand(4, k, 10), 0.0), (-anchor[:, None].expand(4, k, 10), None)):
+        got = binding_range(anchor, positives, negatives, tau)
+        loss = sum(line18(i, [cos(anchor[i], negatives[i, j]) / tau for j in range(k)]) for i in range(4)) / 4
+        assert got["_dcr_loss_chance"].item() == pytest.approx(chance, rel=1e-5)
+        assert got["_dcr_loss_bound"].item() == pytest.approx(bound, rel=1e-5)
+        assert got["_dcr_binding"].item() == pytest.approx((chance - loss) / (chance - bound), abs=1e-5)
+        if expected is not None:  # negatives that score like the view: no binding at all
+            assert got["_dcr_binding"].item() == pytest.approx(expected, abs=1e-5)
+        else:  # opposite negatives at tau 0.2 (10 logits below): almost the perfect separation
+            assert got["_dcr_binding"].item() > 0.99
