@@ -17,7 +17,8 @@ def eval_group() -> None:
     """Evaluate encoders and MLLMs exactly as the reference implementations do."""
 
 
-ENCODER_BENCHES = ("mmvp_vlm | zeroshot | retrieval | clustering | linear_probe | affinity | naturalbench_retrieval, "
+ENCODER_BENCHES = ("mmvp_vlm | zeroshot | retrieval | clustering | linear_probe | affinity | naturalbench_retrieval | "
+                   "attribute_probe, "
                    "a comma-separated list of them, or all (every one whose data is there)")
 
 
@@ -32,7 +33,8 @@ def encoder_command(
     split: str = typer.Option("test", "--split", help="Dataset split folder / Karpathy annotation split."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
     probe_layer: int = typer.Option(None, "--probe-layer",
-                                    help="linear_probe: mean patch token of this vision layer (default: image embeddings)."),
+                                    help="linear_probe: mean patch token of this vision layer (default: image embeddings); "
+                                         "attribute_probe: the layer whose patch tokens it flattens (default: -1, the last)."),
     engine: str = typer.Option("torch", "--engine", help="torch, or onnx-int8 (int8 onnxruntime towers on the CPU, "
                                                          "checked against torch at load; no --probe-layer)."),
 ) -> None:

@@ -14,14 +14,15 @@ import torch
 
 from openeyes.errors import UserError
 from openeyes.eval_mllm.encoder.context import EvalContext
+from openeyes.eval_mllm.encoder.data.attribute_probe import TRAIN_SPLIT, ProbeSplit, load_probe_split
 from openeyes.eval_mllm.encoder.data.classification import ClassificationData, load_classification
-from openeyes.eval_mllm.encoder.data.images import FileImages
+from openeyes.eval_mllm.encoder.data.images import FileImages, ImageStore
 from openeyes.eval_mllm.encoder.data.mmvp_vlm import load_mmvp_vlm
 from openeyes.eval_mllm.encoder.data.naturalbench import load_naturalbench_retrieval
 from openeyes.eval_mllm.encoder.data.retrieval import RetrievalData, load_retrieval
 from openeyes.eval_mllm.encoder.embed import embed_image_patches, logit_scale_value
 from openeyes.eval_mllm.encoder.scoring import (
-    affinity, clustering, linear_probe, mmvp_vlm, pair_selection, retrieval, zeroshot,
+    affinity, attribute_probe, clustering, linear_probe, mmvp_vlm, pair_selection, retrieval, zeroshot,
 )
 from openeyes.eval_mllm.results import BenchmarkResult
 
@@ -148,14 +149,19 @@ def run_clustering(ctx: EvalContext, path: Path) -> BenchmarkResult:
     )
 
 
+def patch_features(ctx: EvalContext, key: str, images: ImageStore, layer: int, flatten: bool = False) -> np.ndarray:
+    """The mean patch token [N, W] of vision layer ``layer`` (``flatten``: all of them [N, P * W]), cached by ``key``."""
+    cache_key = ("patches", key, layer, flatten)
+    if cache_key not in ctx.cache:
+        ctx.cache[cache_key] = embed_image_patches(ctx.encoder, images, ctx.options.batch_size, layer, flatten)
+    return ctx.cache[cache_key].numpy()
+
+
 def probe_features(ctx: EvalContext, path: Path, split: str, data: ClassificationData) -> np.ndarray:
     """[N, F] features the probe reads: image embeddings, or the mean patch token of ``probe_layer``."""
     if ctx.options.probe_layer is None:
         return ctx.images(f"{path}#{split}", data.images).numpy()
-    key = ("patches", f"{path}#{split}", ctx.options.probe_layer)
-    if key not in ctx.cache:
-        ctx.cache[key] = embed_image_patches(ctx.encoder, data.images, ctx.options.batch_size, ctx.options.probe_layer)
-    return ctx.cache[key].numpy()
+    return patch_features(ctx, f"{path}#{split}", data.images, ctx.options.probe_layer)
 
 
 def run_linear_probe(ctx: EvalContext, path: Path) -> BenchmarkResult:
@@ -191,6 +197,71 @@ def run_linear_probe(ctx: EvalContext, path: Path) -> BenchmarkResult:
         data=classification_data_record(data, path),
         options={"split": ctx.options.split, "probe_layer": ctx.options.probe_layer, "probe_c": ctx.options.probe_c,
                  "probe_folds": ctx.options.probe_folds, "seed": ctx.options.seed},
+    )
+
+
+# ---- attribute probe ----------------------------------------------------------------------
+
+def missing_patch_tokens(encoder) -> str | None:
+    """Why ``encoder`` gives no patch tokens (no ViT, or a pooled-only engine); None when it does."""
+    if not getattr(encoder, "patch_size", 0):
+        return "this encoder has no patch tokens (not a ViT)"
+    engine = getattr(encoder, "engine", "torch")
+    return f"the {engine} engine computes pooled embeddings only" if engine != "torch" else None
+
+
+def labelled_features(ctx: EvalContext, path: Path, split: str, data: ProbeSplit, kind: str,
+                      layer: int) -> attribute_probe.LabelledFeatures:
+    """One probe split as features: the pooled embedding [N, D] or the flattened patch tokens [N, P * W]
+    (float32 in memory: 64 x 256 values an image for zoo:tiny-clip, 256 x 1024 for a ViT-L/14 at 224 px)."""
+    key = f"{path}#attribute_probe/{split}"
+    if kind == "pooled":
+        features = ctx.images(key, data.images).numpy()
+    else:
+        features = patch_features(ctx, key, data.images, layer, flatten=True)
+    return attribute_probe.LabelledFeatures(features, np.asarray(data.patterns), np.asarray(data.labels))
+
+
+def run_attribute_probe(ctx: EvalContext, path: Path) -> BenchmarkResult:
+    split = ctx.options.split
+    if split == TRAIN_SPLIT:
+        raise UserError(f"attribute_probe fits its probes on the {TRAIN_SPLIT} split; score another one (--split test)")
+    train, test = load_probe_split(path, TRAIN_SPLIT), load_probe_split(path, split)
+    missing = missing_patch_tokens(ctx.encoder)
+    if missing and ctx.options.probe_layer is not None:
+        raise UserError(f"attribute_probe: --probe-layer reads patch tokens, but {missing}")
+    layer = -1 if ctx.options.probe_layer is None else ctx.options.probe_layer
+    kinds = ["pooled"] if missing else ["pooled", "patches"]
+    config = linear_probe.ProbeConfig(c=ctx.options.probe_c, row_space=True)
+    scores, predicted = {}, {}
+    for kind in kinds:
+        fit_on = labelled_features(ctx, path, TRAIN_SPLIT, train, kind, layer)
+        try:
+            scores[kind], predicted[kind] = attribute_probe.probe_patterns(
+                fit_on, labelled_features(ctx, path, split, test, kind, layer), config)
+        except ValueError as error:
+            raise UserError(f"{path}: {error}") from None
+    metrics, per_category = attribute_probe.summarize(scores)
+    names = test.images.names()
+    features = "pooled image embedding" + (f" only ({missing})" if missing else
+                                           f" and the flattened patch tokens of vision layer {layer}")
+    return BenchmarkResult(
+        benchmark="attribute_probe",
+        protocol="per MMVP pattern: L2-regularised logistic regression on frozen, z-scored features (solved to "
+                 "convergence by Newton-CG in the training rows' span), "
+                 f"{TRAIN_SPLIT} split -> {split} split (other pairs); features: {features}",
+        headline="pooled_mean",
+        metrics=metrics,
+        per_category=per_category,
+        predictions=[
+            {"index": i, "image": names[i], "pattern": test.patterns[i], "pair": test.pairs[i], "label": test.labels[i],
+             **{f"{kind}_pred": str(predicted[kind][i]) for kind in kinds}}
+            for i in range(len(names))
+        ],
+        data={"path": str(path), "layout": "attribute_probe", "n_train": len(train.labels),
+              "n_test": len(test.labels), "n_patterns": len(per_category)},
+        options={"split": split, "features": kinds, "probe_layer": None if missing else layer,
+                 "probe_c": ctx.options.probe_c, **({"patches": f"not run: {missing}"} if missing else {})},
     )
 
 
@@ -300,4 +371,5 @@ BENCHMARKS: dict[str, Benchmark] = {
     "linear_probe": Benchmark("classification", run_linear_probe),
     "affinity": Benchmark("retrieval", run_affinity),
     "naturalbench_retrieval": Benchmark("naturalbench_retrieval", run_naturalbench_retrieval),
+    "attribute_probe": Benchmark("attribute_probe", run_attribute_probe),
 }

@@ -33,8 +33,9 @@ def embed_images(encoder, images: ImageStore, batch_size: int) -> torch.Tensor:
     return torch.cat(chunks) if chunks else torch.zeros(0, encoder.embed_dim)
 
 
-def embed_image_patches(encoder, images: ImageStore, batch_size: int, layer: int) -> torch.Tensor:
-    """All images -> mean of the patch tokens of vision hidden state ``layer`` [N, W] (CLS left out)."""
+def embed_image_patches(encoder, images: ImageStore, batch_size: int, layer: int, flatten: bool = False) -> torch.Tensor:
+    """All images -> the patch tokens of vision hidden state ``layer`` (CLS left out): their mean [N, W],
+    or with ``flatten`` all of them in grid order, concatenated [N, P * W]."""
     if not getattr(encoder, "patch_size", 0):
         raise UserError("a patch-token probe (--probe-layer) needs a ViT encoder; this one has no patches")
     device = encoder_device(encoder)
@@ -43,7 +44,8 @@ def embed_image_patches(encoder, images: ImageStore, batch_size: int, layer: int
     with torch.inference_mode():
         for batch in images.iter_batches(batch_size):
             tokens = encoder.image_tokens(encoder.preprocess(batch).to(device), layer)  # [B, N, W]
-            chunks.append(tokens[:, -grid * grid:].float().mean(1).cpu())  # [B, W]
+            patches = tokens[:, -grid * grid:].float()  # [B, P, W]
+            chunks.append((patches.flatten(1) if flatten else patches.mean(1)).cpu())  # [B, P * W] or [B, W]
     return torch.cat(chunks)
 
 

@@ -19,8 +19,9 @@ class EncoderEvalOptions:
     pca_dim: int | None = None                 # clustering: PCA components (None: no PCA)
     exclude_self: bool = True                  # affinity: leave the query out of its own row
     affinity_caption: str = "first"            # affinity: "first" caption per image, or "mean" embedding
-    probe_layer: int | None = None             # linear probe: None = image embeddings; N = mean patch token of layer N
-    probe_c: float = 1.0                       # linear probe: inverse L2 strength
+    probe_layer: int | None = None             # linear probe: None = image embeddings; N = mean patch token of layer N;
+                                               # attribute probe: the layer whose patch tokens it flattens (None = -1)
+    probe_c: float = 1.0                       # linear and attribute probes: inverse L2 strength
     probe_folds: int = 5                       # linear probe: k-fold CV when there is no "train" split
 
     def check(self) -> "EncoderEvalOptions":

@@ -1,8 +1,9 @@
 """MMVP-style image pairs that differ in exactly one attribute, one builder per pattern.
 
 Each builder returns a ``Pair``: two scenes, a statement true of each (MMVP-VLM), one
-question with the two answers (MMVP and NaturalBench multiple choice), and a yes/no question
-true of each image (NaturalBench). Which value lands on image A is random, so no pattern
+question with the two answers (MMVP and NaturalBench multiple choice), a yes/no question
+true of each image (NaturalBench), and the differing attribute's value on each image as a
+plain class label (the attribute probe). Which value lands on image A is random, so no pattern
 always puts "left" first. ``PATTERNS`` lists the nine MMVP-VLM ``Type`` names in row order.
 """
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Pair:
     answer_b: str
     yes_no_a: str  # a yes/no question whose answer is "yes" for A and "no" for B
     yes_no_b: str
+    values: tuple[str, str]  # the differing attribute on A and on B as class labels ("left", "3", "present")
 
 
 def _quiet_camera(rng: np.random.Generator) -> Camera:
@@ -65,14 +67,14 @@ def _swap(rng, a, b):
     return (a, b) if rng.random() < 0.5 else (b, a)
 
 
-def _one_object_pair(rng, config, pattern, target: WorldObject, changed: dict, texts) -> Pair:
+def _one_object_pair(rng, config, pattern, target: WorldObject, changed: dict, texts, values) -> Pair:
     """Scenes with ``target`` (plus a distractor) where B changes only ``changed`` on it."""
     theme, camera = sample_theme(rng), _quiet_camera(rng)
     target = place_objects(rng, [target], camera, config, x_range=(-0.35, 0.35), z_range=(0.1, 0.5))[0]
     objects = _with_distractor(rng, config, theme, camera, [target], {target.noun, dataclasses.replace(target, **changed).noun})
     other = [dataclasses.replace(objects[0], **changed)] + objects[1:]
     scene_a, scene_b = _scenes(rng, theme, camera, objects, other)
-    return Pair(pattern, scene_a, scene_b, *texts)
+    return Pair(pattern, scene_a, scene_b, *texts, values=values)
 
 
 def orientation_pair(rng, config: WorldConfig) -> Pair:
@@ -87,7 +89,7 @@ def orientation_pair(rng, config: WorldConfig) -> Pair:
     texts = (f"{with_article(color + ' ' + shape)} {verb} {a}", f"{with_article(color + ' ' + shape)} {verb} {b}",
              question, a.capitalize(), b.capitalize(),
              f"Is the {shape} {verb} {a}?", f"Is the {shape} {verb} {b}?")
-    return _one_object_pair(rng, config, "Orientation", target, {"orientation": b}, texts)
+    return _one_object_pair(rng, config, "Orientation", target, {"orientation": b}, texts, (a, b))
 
 
 def presence_pair(rng, config: WorldConfig) -> Pair:
@@ -103,7 +105,8 @@ def presence_pair(rng, config: WorldConfig) -> Pair:
     yes_no = lambda mark: "Yes" if mark else "No"  # noqa: E731
     texts = (says(with_mark), says(without), f"Is there a dot inside the {target.noun}?",
              yes_no(with_mark), yes_no(without), asks(with_mark), asks(without))
-    return _one_object_pair(rng, config, "Presence", target, {"mark": without}, texts)
+    label = {"dot": "present", None: "absent"}
+    return _one_object_pair(rng, config, "Presence", target, {"mark": without}, texts, (label[with_mark], label[without]))
 
 
 def state_pair(rng, config: WorldConfig) -> Pair:
@@ -115,7 +118,7 @@ def state_pair(rng, config: WorldConfig) -> Pair:
     texts = (f"{with_article(a + ' ' + target.color + ' ' + noun)}", f"{with_article(b + ' ' + target.color + ' ' + noun)}",
              f"Is the {noun} filled in or only outlined?", "Filled" if a == "solid" else "Outlined",
              "Filled" if b == "solid" else "Outlined", f"Is the {noun} {word[a]}?", f"Is the {noun} {word[b]}?")
-    return _one_object_pair(rng, config, "State", target, {"fill": b}, texts)
+    return _one_object_pair(rng, config, "State", target, {"fill": b}, texts, (a, b))
 
 
 def color_pair(rng, config: WorldConfig) -> Pair:
@@ -125,7 +128,7 @@ def color_pair(rng, config: WorldConfig) -> Pair:
     noun = target.noun
     texts = (with_article(f"{a} {noun}"), with_article(f"{b} {noun}"), f"What color is the {noun}?",
              a.capitalize(), b.capitalize(), f"Is the {noun} {a}?", f"Is the {noun} {b}?")
-    return _one_object_pair(rng, config, "Color", target, {"color": b}, texts)
+    return _one_object_pair(rng, config, "Color", target, {"color": b}, texts, (a, b))
 
 
 def structural_pair(rng, config: WorldConfig) -> Pair:
@@ -134,6 +137,7 @@ def structural_pair(rng, config: WorldConfig) -> Pair:
         a, b = _swap(rng, "5", "6")
         target = dataclasses.replace(sample_object(rng, config, theme, shape="star", size="large"), variant=a, mark=None)
         words = {"5": "five-pointed", "6": "six-pointed"}
+        values = (words[a], words[b])
         texts = (with_article(f"{words[a]} {target.color} star"), with_article(f"{words[b]} {target.color} star"),
                  "How many points does the star have?", "Five" if a == "5" else "Six", "Five" if b == "5" else "Six",
                  f"Does the star have {number_word(int(a))} points?", f"Does the star have {number_word(int(b))} points?")
@@ -141,10 +145,11 @@ def structural_pair(rng, config: WorldConfig) -> Pair:
         a, b = _swap(rng, "6", "8")
         target = dataclasses.replace(sample_object(rng, config, theme, shape="hexagon", size="large"), variant=a)
         names = {"6": "hexagon", "8": "octagon"}
+        values = (names[a], names[b])
         texts = (with_article(f"{target.color} {names[a]}"), with_article(f"{target.color} {names[b]}"),
                  "How many sides does the shape have?", "Six" if a == "6" else "Eight", "Six" if b == "6" else "Eight",
                  f"Is the shape {with_article(names[a])}?", f"Is the shape {with_article(names[b])}?")
-    return _one_object_pair(rng, config, "Structural Character", target, {"variant": b}, texts)
+    return _one_object_pair(rng, config, "Structural Character", target, {"variant": b}, texts, values)
 
 
 def text_pair(rng, config: WorldConfig) -> Pair:
@@ -153,7 +158,7 @@ def text_pair(rng, config: WorldConfig) -> Pair:
     target = dataclasses.replace(sample_object(rng, config, sample_theme(rng), shape=shape, size="large"), glyph=a)
     texts = (f"the {shape} {a} written in {target.color}", f"the {shape} {b} written in {target.color}",
              f"Which {shape} is shown?", a, b, f"Is the {shape} {a} shown?", f"Is the {shape} {b} shown?")
-    return _one_object_pair(rng, config, "Text", target, {"glyph": b}, texts)
+    return _one_object_pair(rng, config, "Text", target, {"glyph": b}, texts, (a, b))
 
 
 def quantity_pair(rng, config: WorldConfig) -> Pair:
@@ -179,7 +184,7 @@ def quantity_pair(rng, config: WorldConfig) -> Pair:
     na, nb = len(a), len(b)
     scene_a, scene_b = _scenes(rng, theme, camera, a, b)
     return Pair("Quantity", scene_a, scene_b, says(na), says(nb), f"How many {plural} are there?",
-                number_word(na).capitalize(), number_word(nb).capitalize(), asks(na), asks(nb))
+                number_word(na).capitalize(), number_word(nb).capitalize(), asks(na), asks(nb), values=(str(na), str(nb)))
 
 
 def spatial_pair(rng, config: WorldConfig) -> Pair:
@@ -203,7 +208,8 @@ def spatial_pair(rng, config: WorldConfig) -> Pair:
                 f"{with_article(name_a)} to the {side_a} of {with_article(name_b)}",
                 f"{with_article(name_a)} to the {side_b} of {with_article(name_b)}",
                 f"Is the {name_a} to the left or to the right of the {name_b}?", side_a.capitalize(), side_b.capitalize(),
-                f"Is the {name_a} to the {side_a} of the {name_b}?", f"Is the {name_a} to the {side_b} of the {name_b}?")
+                f"Is the {name_a} to the {side_a} of the {name_b}?", f"Is the {name_a} to the {side_b} of the {name_b}?",
+                values=(side_a, side_b))
 
 
 def viewpoint_pair(rng, config: WorldConfig) -> Pair:
@@ -221,7 +227,8 @@ def viewpoint_pair(rng, config: WorldConfig) -> Pair:
     name = with_article(f"{target.color} {target.noun}")
     return Pair("Camera Perspective", scene_a, scene_b, f"{with_article(view[a])} of {name}", f"{with_article(view[b])} of {name}",
                 "Is this a close-up or a wide view?", "Close-up" if a == near else "Wide",
-                "Close-up" if b == near else "Wide", f"Is this {with_article(view[a])}?", f"Is this {with_article(view[b])}?")
+                "Close-up" if b == near else "Wide", f"Is this {with_article(view[a])}?", f"Is this {with_article(view[b])}?",
+                values=("close-up" if a == near else "wide", "close-up" if b == near else "wide"))
 
 
 BUILDERS = {

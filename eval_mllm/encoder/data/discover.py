@@ -1,6 +1,6 @@
 """Find a benchmark's data under a directory: the directory itself or one level below.
 
-A world export root (``mmvp_vlm/``, ``classification/``, ``retrieval/``) and a folder that
+A world export root (``mmvp_vlm/``, ``classification/``, ``retrieval/``, ``attribute_probe/``) and a folder that
 *is* one benchmark both work; conventional sub-folder names are tried before the others.
 """
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from openeyes.eval_mllm.encoder.data.attribute_probe import is_attribute_probe_dir
 from openeyes.eval_mllm.encoder.data.classification import is_classification_dir
 from openeyes.eval_mllm.encoder.data.mmvp_vlm import is_mmvp_vlm_dir
 from openeyes.eval_mllm.encoder.data.naturalbench import is_naturalbench_retrieval_dir
@@ -22,6 +23,7 @@ DATA_KINDS: dict[str, tuple[Callable[[Path, str], bool], tuple[str, ...]]] = {
         lambda path, split: is_naturalbench_retrieval_dir(path),
         ("naturalbench_retrieval", "NaturalBench-Retrieval"),
     ),
+    "attribute_probe": (is_attribute_probe_dir, ("attribute_probe",)),
 }
 
 

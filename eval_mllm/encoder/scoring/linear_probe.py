@@ -18,7 +18,8 @@ class ProbeConfig:
     c: float = 1.0  # inverse L2 strength of the logistic regression (sklearn's C)
     folds: int = 5  # k of the stratified k-fold when there is no training split
     seed: int = 0  # fold shuffling
-    max_iter: int = 2000  # L-BFGS iterations
+    max_iter: int = 2000  # solver iterations (L-BFGS, or Newton-CG with row_space)
+    row_space: bool = False  # wide features: fit in the training rows' span, by Newton-CG to tol 1e-8 (converged, fast)
 
 
 def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -27,12 +28,29 @@ def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
     return (train - mean) / std, (test - mean) / std
 
 
+def to_row_space(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both in orthonormal coordinates of the span of the training rows: [N, r] and [M, r], r <= N.
+
+    An L2-regularised linear model fitted on ``train`` [N, F] has its weights in that span (a
+    component orthogonal to every row changes no logit and only adds to the penalty), so the
+    probe fitted on the coordinates is the same probe, at r columns instead of F.
+    """
+    _, singular, basis = np.linalg.svd(train, full_matrices=False)  # basis [min(N, F), F]
+    basis = basis[singular > singular[0] * 1e-10]  # [r, F]
+    return train @ basis.T, test @ basis.T
+
+
 def fit_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, config: ProbeConfig) -> np.ndarray:
     """Predicted labels of ``test_x`` [M] from a probe fitted on (``train_x`` [N, F], ``train_y`` [N])."""
     from sklearn.linear_model import LogisticRegression
 
     train_x, test_x = standardize(train_x.astype(np.float64), test_x.astype(np.float64))
-    classifier = LogisticRegression(C=config.c, max_iter=config.max_iter)
+    solver = {}
+    if config.row_space:  # Newton steps are cheap on <= N columns and reach the optimum L-BFGS stops short of
+        if train_x.shape[1] > train_x.shape[0]:
+            train_x, test_x = to_row_space(train_x, test_x)
+        solver = {"solver": "newton-cg", "tol": 1e-8}
+    classifier = LogisticRegression(C=config.c, max_iter=config.max_iter, **solver)
     return classifier.fit(train_x, train_y).predict(test_x)
 
 

@@ -1,13 +1,14 @@
 """Benchmark and dataset exporters, one module each, in the official on-disk layouts.
 
 ``EXPORTERS`` maps an export name (also its folder under the output directory) to a function
-``export(folder, context) -> counts``. All draw from the test split.
+``export(folder, context) -> counts``. All draw from the test split (``attribute_probe``
+writes its own train and test probe splits, both drawn from it).
 """
 from __future__ import annotations
 
 from openeyes.world.exporters import (
-    classification, cv_bench, llava_instruct, llava_pretrain, mmvp, mmvp_vlm, naturalbench, pope, retrieval,
-    scene_text,
+    attribute_probe, classification, cv_bench, llava_instruct, llava_pretrain, mmvp, mmvp_vlm, naturalbench, pope,
+    retrieval, scene_text,
 )
 
 EXPORTERS = {
@@ -21,4 +22,5 @@ EXPORTERS = {
     "classification": classification.export,
     "retrieval": retrieval.export,
     "scene_text": scene_text.export,
+    "attribute_probe": attribute_probe.export,
 }

@@ -153,3 +153,23 @@ def write_naturalbench_retrieval(root: Path, groups: int = 3) -> Path:
                         "caption_0": f"group {g} first", "caption_1": f"group {g} second"})
     (root / "metadata.json").write_text(json.dumps(entries))
     return root
+
+
+PROBE_LABELS = {"Spatial": ("left", "right"), "Presence": ("present", "absent")}
+
+
+def write_attribute_probe(root: Path, pairs_per_pattern: int = 3, labels=PROBE_LABELS) -> Path:
+    """train.csv + test.csv (image,pattern,label,pair) + images/<split>/<row>.png, two rows per pair."""
+    for split in ("train", "test"):
+        lines, row = ["image,pattern,label,pair"], 0
+        for t_index, (pattern, values) in enumerate(labels.items()):
+            for k in range(pairs_per_pattern):
+                pair = t_index * pairs_per_pattern + k
+                for side, label in enumerate(values):
+                    name = f"images/{split}/{row:06d}.png"
+                    (root / name).parent.mkdir(parents=True, exist_ok=True)
+                    make_image(COLORS[(t_index + side) % len(COLORS)], k + 3 * side).save(root / name)
+                    lines.append(f"{name},{pattern},{label},{pair}")
+                    row += 1
+        (root / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    return root

@@ -5,7 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from encoder_fixtures import write_flickr, write_imagefolder, write_mmvp_vlm, write_naturalbench_retrieval
+from encoder_fixtures import (
+    write_attribute_probe, write_flickr, write_imagefolder, write_mmvp_vlm, write_naturalbench_retrieval,
+)
 from openeyes.cli import main
 from openeyes.errors import UserError
 from openeyes.eval_mllm.encoder.runner import evaluate_encoder, evaluate_to_artifacts
@@ -34,6 +36,7 @@ def export_root(tmp_path_factory):
     write_imagefolder(root / "classification")
     write_flickr(root / "retrieval")
     write_naturalbench_retrieval(root / "naturalbench_retrieval")
+    write_attribute_probe(root / "attribute_probe")
     return root
 
 
@@ -47,7 +50,7 @@ def encoder_artifact(tiny_encoder, tmp_path_factory):
 def test_all_runs_every_benchmark_with_data(tiny_encoder, export_root):
     results = evaluate_encoder(tiny_encoder, "all", export_root, batch_size=7)
     assert set(results) == {"mmvp_vlm", "zeroshot", "retrieval", "clustering", "linear_probe", "affinity",
-                            "naturalbench_retrieval"}
+                            "naturalbench_retrieval", "attribute_probe"}
     assert len(results["mmvp_vlm"]["predictions"]) == 135
     assert len(results["zeroshot"]["predictions"]) == 18
     assert results["retrieval"]["data"]["n_texts"] == 8
