@@ -213,12 +213,18 @@ def lm_eval_command(
 def compare_command(
     runs: list[str] = typer.Argument(..., help="Results folders, as DIR or LABEL=DIR (repeats share a LABEL)."),
     out: Path = typer.Option(..., "--out", help="Folder for comparison.md, comparison.json and plots."),
+    by_pattern: bool = typer.Option(False, "--by-pattern", help="Also per-pattern tables of MMVP-VLM and the attribute "
+                                    "probe (patterns.md, patterns.json)."),
 ) -> None:
     """Put evaluation runs side by side: markdown table (mean ± std over repeats) and bar plots."""
     from openeyes.eval_mllm.compare import compare, markdown_table
 
     summary = compare(runs, out)
     typer.echo(markdown_table(summary), nl=False)
+    if by_pattern:
+        from openeyes.eval_mllm.pattern_table import pattern_markdown, write_pattern_tables
+
+        typer.echo("\n" + pattern_markdown(write_pattern_tables(runs, out)), nl=False)
     plots = sorted(path.name for path in Path(out).glob("*.png"))
     typer.echo(f"comparison written to {out}: comparison.md, comparison.json"
                + (f", {len(plots)} plot{'s' if len(plots) != 1 else ''} ({', '.join(plots)})" if plots else ""))

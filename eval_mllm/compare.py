@@ -63,7 +63,8 @@ def collect(runs: list[str]) -> list[RunResult]:
     return found
 
 
-def _stats(values: list[float]) -> dict[str, Any]:
+def mean_std(values: list[float]) -> dict[str, Any]:
+    """{mean, std (sample, n - 1; 0 for one value), n} of the values that are numbers (None and NaN left out)."""
     clean = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not clean:
         return {"mean": None, "std": None, "n": 0}
@@ -83,7 +84,7 @@ def aggregate(results: list[RunResult], metrics: dict[str, tuple[str, ...]] | No
             if metric in result.metrics:
                 columns.setdefault((result.benchmark, metric), result.protocol)
                 values[(result.label, result.benchmark, metric)].append(result.metrics[metric])
-    cells = {label: {f"{b}/{m}": _stats(values.get((label, b, m), [])) for (b, m) in columns} for label in labels}
+    cells = {label: {f"{b}/{m}": mean_std(values.get((label, b, m), [])) for (b, m) in columns} for label in labels}
     return {"labels": labels, "columns": [[b, m, p] for (b, m), p in columns.items()], "cells": cells}
 
 

@@ -43,7 +43,7 @@ PY
 world() {  # the held-out world export of seed $1
   local folder="$OUT/world-$1"
   [ -f "$folder/world.json" ] || openeyes world generate --out "$folder" --seed "$1" --n "$N" --size 64 \
-      --only mmvp_vlm,classification,retrieval
+      --only mmvp_vlm,classification,retrieval,attribute_probe >&2  # stdout carries only the folder
   echo "$folder"
 }
 evaluate() {  # evaluate MODEL NAME: every held-out world

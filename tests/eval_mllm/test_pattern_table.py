@@ -1,0 +1,48 @@
+"""Per-pattern tables: MMVP-VLM categories and attribute-probe patterns, mean ± sample std over repeats."""
+import json
+
+import pytest
+
+from openeyes.eval_mllm.encoder.scoring.mmvp_vlm import TYPE_TO_CATEGORY
+from openeyes.eval_mllm.pattern_table import PATTERNS, write_pattern_tables
+
+
+def _write(folder, bench, metrics, per_category=None):
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(
+        {"benchmark": bench, "protocol": "p", "headline": next(iter(metrics)), "metrics": metrics,
+         "per_category": per_category or {}, "model": {"card_name": "m"}}))
+
+
+def _mmvp(folder, scale):  # pattern i scores scale * i percent
+    per_category = {TYPE_TO_CATEGORY[p]: {"accuracy": scale * i, "type": p} for i, p in enumerate(PATTERNS)}
+    _write(folder / "mmvp_vlm", "mmvp_vlm", {"average": 0.0, "pair_accuracy": 0.0}, per_category)
+
+
+def test_tables_average_repeats_per_pattern_and_read_both_probe_feature_kinds(tmp_path, capsys):
+    from openeyes.cli import main
+
+    for seed, scale in enumerate((1.0, 3.0)):
+        _mmvp(tmp_path / f"dcr{seed}", scale)
+        _write(tmp_path / f"dcr{seed}" / "attribute_probe", "attribute_probe",
+               {"pooled_mean": 0.5, "pooled_spatial": 0.5 + 0.1 * seed, "patches_spatial": 1.0, "patches_text": 0.25})
+    _mmvp(tmp_path / "base", 2.0)
+    runs = [f"dcr={tmp_path / 'dcr0'}", f"dcr={tmp_path / 'dcr1'}", f"base={tmp_path / 'base'}"]
+    summary = write_pattern_tables(runs, tmp_path / "out")
+    mmvp = summary["MMVP-VLM pair accuracy (%)"]
+    assert list(mmvp) == ["dcr", "base"]
+    quantity = mmvp["dcr"]["Quantity"]  # index 3: 3.0 and 9.0
+    assert quantity["n"] == 2 and quantity["mean"] == pytest.approx(6.0) and quantity["std"] == pytest.approx(4.242641, rel=1e-6)
+    assert mmvp["base"]["Quantity"] == {"mean": 6.0, "std": 0.0, "n": 1}
+    pooled = summary["attribute probe, pooled features"]
+    assert list(pooled) == ["dcr"]  # the base has no probe results
+    assert pooled["dcr"]["Spatial"]["mean"] == pytest.approx(0.55) and pooled["dcr"]["Text"]["n"] == 0
+    assert summary["attribute probe, patch tokens"]["dcr"]["Text"]["mean"] == pytest.approx(0.25)
+    text = (tmp_path / "out" / "patterns.md").read_text()
+    assert text.index("**MMVP-VLM") < text.index("**attribute probe, pooled") < text.index("**attribute probe, patch")
+    assert "| dcr (n=2) | 0.000 ± 0.000 | 2.000 ± 1.414 | 4.000 ± 2.828 | 6.000 ± 4.243 |" in text
+    assert json.loads((tmp_path / "out" / "patterns.json").read_text())["runs"] == runs
+    # through the CLI: the headline table, then the per-pattern ones
+    assert main(["eval", "compare", *runs, "--out", str(tmp_path / "cli"), "--by-pattern"]) == 0
+    printed = capsys.readouterr().out
+    assert "**attribute probe, patch tokens**" in printed and (tmp_path / "cli" / "patterns.md").is_file()
