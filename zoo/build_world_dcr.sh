@@ -8,6 +8,8 @@
 #      in legs STAGE2_LEGS; after each leg the encoder is evaluated on the held-out world exports of
 #      seeds 100, 101, 102 (openeyes eval encoder --bench all), next to the base.
 # Seed s trains stage 2 with trainer.seed=s, dcr.seed=s on world seed 1+s (as zoo/evidence_dcr.sh).
+# After every leg $STATE (state/world-dcr) receives the markers, the projector, the stage-1 log and the
+# newest checkpoints and models (each a few MB); a fresh clone without $OUT restores it and continues.
 #   nice -n 10 bash zoo/build_world_dcr.sh
 #   PRIOR=runs/world-prior-latent64/leg-3000 STAGE1_LEGS="200 500" bash zoo/build_world_dcr.sh
 #   EXTRA="dcr.tau=0.02" OUT=runs/world-dcr-tau0.02 RESULTS=... bash zoo/build_world_dcr.sh
@@ -25,6 +27,7 @@ BIND=${BIND:-0.5}
 PLATEAU=${PLATEAU:-0.02}
 N=${N:-540}
 EVAL=${EVAL:-1}
+STATE=${STATE:-state/world-dcr}  # a copy of what resuming needs after every leg: commit it to carry the chain to another machine
 CONFIG=zoo/world-dcr/train.yaml
 read -r -a EXTRA_ARGS <<< "${EXTRA:-}"  # more overrides for both stages, space-separated (e.g. "dcr.tau=0.02")
 COMMON=(--config "$CONFIG" dcr.prior="$PRIOR" projector_out="$OUT/projector" ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"})
@@ -54,18 +57,52 @@ evaluate() {  # evaluate MODEL NAME: every held-out world
   done
 }
 
+leg_binding() {  # the binding recorded for stage-1 leg $1 ("" when that leg has no report)
+  python - "$RESULTS/stage1.jsonl" "$1" <<'PY'
+import json, os, sys
+path, leg = sys.argv[1], int(sys.argv[2])
+rows = [json.loads(line) for line in open(path)] if os.path.exists(path) else []
+print(next((r.get("binding", 0.0) for r in reversed(rows) if r.get("leg") == leg), ""))
+PY
+}
+latest() {  # the newest checkpoint folder of trainer run $1 (nothing when there is none)
+  ls -d "$1"/checkpoints/step_* 2> /dev/null | sort | tail -1
+}
+save_state() {  # what a fresh clone needs to continue: markers, projector, stage-1 log, newest checkpoints and models
+  rm -rf "$STATE.tmp" && mkdir -p "$STATE.tmp"
+  local keep
+  keep=$(realpath "$STATE.tmp")
+  (cd "$OUT" && find . \( -name '*.done' -o -path ./s1/stage1/log.jsonl \) -exec cp --parents {} "$keep" \;)
+  [ -d "$OUT/projector" ] && cp -r "$OUT/projector" "$keep/"
+  for run in "$OUT"/s1/stage1 "$OUT"/s2-*/stage2; do
+    checkpoint=$(latest "$run")
+    [ -n "$checkpoint" ] && mkdir -p "$STATE.tmp/${run#"$OUT"/}/checkpoints" && cp -r "$checkpoint" "$STATE.tmp/${run#"$OUT"/}/checkpoints/"
+  done
+  for models in "$OUT"/models/*; do
+    [ -d "$models" ] || continue
+    newest=$(ls -d "$models"/leg-* | sort -V | tail -1)
+    mkdir -p "$STATE.tmp/models/$(basename "$models")" && cp -r "$newest" "$STATE.tmp/models/$(basename "$models")/"
+  done
+  rm -rf "$STATE" && mv "$STATE.tmp" "$STATE"
+}
+if [ ! -e "$OUT/projector" ] && [ -d "$STATE" ]; then
+  cp -r "$STATE"/. "$OUT"/ && echo "restored $STATE into $OUT"  # continue where another machine stopped
+fi
+
 evaluate zoo:tiny-clip base
 K=$(negatives)
 previous=""
 for steps in $STAGE1_LEGS; do  # stage 1 until it binds or plateaus
   if [ ! -f "$OUT/stage1-leg-$steps.done" ]; then
     openeyes train dcr --stage 1 "${COMMON[@]}" run_dir="$OUT/s1" stage1.trainer.steps="$steps"
-    python -m openeyes.training.recipes.dcr_report "$OUT/s1/stage1" --negatives "$K" >> "$RESULTS/stage1.jsonl"
+    python -m openeyes.training.recipes.dcr_report "$OUT/s1/stage1" --negatives "$K" |
+      python -c "import json, sys; r = json.load(sys.stdin); r['leg'] = int(sys.argv[1]); print(json.dumps(r))" "$steps" \
+      >> "$RESULTS/stage1.jsonl"
     touch "$OUT/stage1-leg-$steps.done"
+    save_state
   fi
-  binding=$(python -m openeyes.training.recipes.dcr_report "$OUT/s1/stage1" --negatives "$K" |
-            python -c "import json, sys; print(json.load(sys.stdin).get('binding', 0.0))")
-  if python -c "import sys; b, bind, plateau, prev = sys.argv[1:5]; b = float(b)
+  binding=$(leg_binding "$steps")
+  if python -c "import sys; b, bind, plateau, prev = sys.argv[1:5]; b = float(b or 0)
 sys.exit(0 if b >= float(bind) or (prev and b - float(prev) < float(plateau)) else 1)" \
       "$binding" "$BIND" "$PLATEAU" "$previous"; then
     break
@@ -76,12 +113,15 @@ done
 for mode in $MODES; do
   lora=true; [ "$mode" = full ] && lora=false
   for seed in $SEEDS; do
-    for steps in $STAGE2_LEGS; do
+    for steps in $STAGE2_LEGS; do  # a leg's marker means: trained, exported, evaluated
       model="$OUT/models/$mode-$seed/leg-$steps"
+      [ -f "$OUT/s2-$mode-$seed/leg-$steps.done" ] && continue
       [ -f "$model/openeyes.json" ] || openeyes train dcr --stage 2 "${COMMON[@]}" run_dir="$OUT/s2-$mode-$seed" \
           out="$model" lora.enabled=$lora stage2.trainer.steps="$steps" stage2.trainer.seed="$seed" dcr.seed="$seed" \
           data.world_seed=$((1 + seed))
       evaluate "$model" "$mode-$seed-leg$steps"
+      touch "$OUT/s2-$mode-$seed/leg-$steps.done"
+      save_state
     done
   done
 done
