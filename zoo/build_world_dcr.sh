@@ -52,8 +52,9 @@ world() {  # the held-out world export of seed $1
 evaluate() {  # evaluate MODEL NAME: every held-out world
   [ "$EVAL" = 1 ] || return 0
   for w in $WORLDS; do
-    [ -f "$RESULTS/eval/$2-w$w/summary.json" ] || openeyes eval encoder --encoder "$1" --bench all \
-        --data "$(world "$w")" --out "$RESULTS/eval/$2-w$w" --seed "$w"
+    [ -f "$RESULTS/eval/$2-w$w/summary.json" ] && continue
+    openeyes eval encoder --encoder "$1" --bench all --data "$(world "$w")" --out "$RESULTS/eval/$2-w$w" --seed "$w"
+    [ "$2" = base ] || find "$RESULTS/eval/$2-w$w" \( -name '*.png' -o -name predictions.jsonl \) -delete  # keep the repo small
   done
 }
 
