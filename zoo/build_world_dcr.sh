@@ -11,6 +11,7 @@
 # After every leg $STATE (state/world-dcr) receives the markers, the projector, the stage-1 log and the
 # newest checkpoints and models (each a few MB); a fresh clone without $OUT restores it and continues.
 #   nice -n 10 bash zoo/build_world_dcr.sh
+#   SAVE_STATE_ONLY=1 bash zoo/build_world_dcr.sh        (after stopping it mid-leg: the newest checkpoints into $STATE)
 #   PRIOR=runs/world-prior-latent64/leg-3000 STAGE1_LEGS="200 500" bash zoo/build_world_dcr.sh
 #   EXTRA="dcr.tau=0.02" OUT=runs/world-dcr-tau0.02 RESULTS=... bash zoo/build_world_dcr.sh
 set -euo pipefail
@@ -19,7 +20,7 @@ PRIOR=${PRIOR:-zoo:world-prior}
 OUT=${OUT:-runs/world-dcr}
 RESULTS=${RESULTS:-zoo/results/dcr/world-dcr}
 STAGE1_LEGS=${STAGE1_LEGS:-"200 500 1000 2000 4000"}
-STAGE2_LEGS=${STAGE2_LEGS:-"500 1000 2000 4000"}
+STAGE2_LEGS=${STAGE2_LEGS:-"250 500 1000 2000 4000"}
 MODES=${MODES:-"lora full"}
 SEEDS=${SEEDS:-"0 1 2"}
 WORLDS=${WORLDS:-"100 101 102"}
@@ -86,8 +87,12 @@ save_state() {  # what a fresh clone needs to continue: markers, projector, stag
   done
   rm -rf "$STATE" && mv "$STATE.tmp" "$STATE"
 }
-if [ ! -e "$OUT/projector" ] && [ -d "$STATE" ]; then
+if [ ! -d "$OUT/s1" ] && [ -d "$STATE" ]; then
   cp -r "$STATE"/. "$OUT"/ && echo "restored $STATE into $OUT"  # continue where another machine stopped
+fi
+
+if [ "${SAVE_STATE_ONLY:-0}" = 1 ]; then  # after stopping the chain mid-leg: copy its newest checkpoints to $STATE
+  save_state && echo "saved $OUT's state to $STATE" && exit 0
 fi
 
 evaluate zoo:tiny-clip base
