@@ -68,22 +68,23 @@ print(next((r.get("binding", 0.0) for r in reversed(rows) if r.get("leg") == leg
 PY
 }
 latest() {  # the newest checkpoint folder of trainer run $1 (nothing when there is none)
-  ls -d "$1"/checkpoints/step_* 2> /dev/null | sort | tail -1
+  { ls -d "$1"/checkpoints/step_* 2> /dev/null || true; } | sort | tail -1
 }
 save_state() {  # what a fresh clone needs to continue: markers, projector, stage-1 log, newest checkpoints and models
   rm -rf "$STATE.tmp" && mkdir -p "$STATE.tmp"
   local keep
   keep=$(realpath "$STATE.tmp")
   (cd "$OUT" && find . \( -name '*.done' -o -path ./s1/stage1/log.jsonl \) -exec cp --parents {} "$keep" \;)
-  [ -d "$OUT/projector" ] && cp -r "$OUT/projector" "$keep/"
+  if [ -d "$OUT/projector" ]; then cp -r "$OUT/projector" "$keep/"; fi
   for run in "$OUT"/s1/stage1 "$OUT"/s2-*/stage2; do
     checkpoint=$(latest "$run")
-    [ -n "$checkpoint" ] && mkdir -p "$STATE.tmp/${run#"$OUT"/}/checkpoints" && cp -r "$checkpoint" "$STATE.tmp/${run#"$OUT"/}/checkpoints/"
+    if [ -n "$checkpoint" ]; then
+      mkdir -p "$keep/${run#"$OUT"/}/checkpoints" && cp -r "$checkpoint" "$keep/${run#"$OUT"/}/checkpoints/"
+    fi
   done
   for models in "$OUT"/models/*; do
-    [ -d "$models" ] || continue
-    newest=$(ls -d "$models"/leg-* | sort -V | tail -1)
-    mkdir -p "$STATE.tmp/models/$(basename "$models")" && cp -r "$newest" "$STATE.tmp/models/$(basename "$models")/"
+    newest=$({ ls -d "$models"/leg-* 2> /dev/null || true; } | sort -V | tail -1)
+    if [ -n "$newest" ]; then mkdir -p "$keep/models/$(basename "$models")" && cp -r "$newest" "$keep/models/$(basename "$models")/"; fi
   done
   rm -rf "$STATE" && mv "$STATE.tmp" "$STATE"
 }
