@@ -74,7 +74,7 @@ save_state() {  # what a fresh clone needs to continue: markers, projector, stag
   rm -rf "$STATE.tmp" && mkdir -p "$STATE.tmp"
   local keep
   keep=$(realpath "$STATE.tmp")
-  (cd "$OUT" && find . \( -name '*.done' -o -path ./s1/stage1/log.jsonl \) -exec cp --parents {} "$keep" \;)
+  (cd "$OUT" && find . \( -name '*.done' -o -name prior.sha -o -path ./s1/stage1/log.jsonl \) -exec cp --parents {} "$keep" \;)
   if [ -d "$OUT/projector" ]; then cp -r "$OUT/projector" "$keep/"; fi
   for run in "$OUT"/s1/stage1 "$OUT"/s2-*/stage2; do
     checkpoint=$(latest "$run")
@@ -91,6 +91,18 @@ save_state() {  # what a fresh clone needs to continue: markers, projector, stag
 if [ ! -d "$OUT/s1" ] && [ -d "$STATE" ]; then
   cp -r "$STATE"/. "$OUT"/ && echo "restored $STATE into $OUT"  # continue where another machine stopped
 fi
+
+prior_hash() {  # sha256 over the prior's weight files: the chain belongs to one prior
+  local folder="$PRIOR"
+  [[ "$PRIOR" == zoo:* ]] && folder="zoo/${PRIOR#zoo:}"
+  find "$folder" -name '*.safetensors' -print0 | sort -z | xargs -0 sha256sum | awk '{print $1}' | sha256sum | cut -c1-16
+}
+current=$(prior_hash)
+if [ -f "$OUT/prior.sha" ] && [ "$(cat "$OUT/prior.sha")" != "$current" ]; then
+  echo "error: $OUT was trained on another $PRIOR (weights $(cat "$OUT/prior.sha"), now $current): move $OUT and $STATE aside to start over" >&2
+  exit 2
+fi
+echo "$current" > "$OUT/prior.sha"
 
 if [ "${SAVE_STATE_ONLY:-0}" = 1 ]; then  # after stopping the chain mid-leg: copy its newest checkpoints to $STATE
   save_state && echo "saved $OUT's state to $STATE" && exit 0
