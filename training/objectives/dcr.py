@@ -239,11 +239,12 @@ def dcr_loss(prior: Any, conditioner: DcrConditioner, inputs: DcrInputs, tau: fl
     with torch.no_grad():
         mse = F.mse_loss(anchor.float(), target.float())  # reconstruction error of the anchor (Theorem 2)
         diagnostics = {"_dcr_anchor_mse": mse, **binding_diagnostics(anchor, positives, negatives),
-                       **binding_range(anchor, positives, negatives, tau)}
+                       **binding_range(anchor, positives, negatives, tau, per_anchor.mean())}
     return per_anchor.mean(), diagnostics
 
 
-def binding_range(anchor: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, tau: float) -> dict[str, torch.Tensor]:
+def binding_range(anchor: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, tau: float,
+                  loss: torch.Tensor) -> dict[str, torch.Tensor]:
     """Where L_dcr sits between its two limits for the step's own positives (no gradients).
 
     ``_dcr_loss_chance``: line 18 if every negative scored what the augmented view scores (the
@@ -251,11 +252,10 @@ def binding_range(anchor: torch.Tensor, positives: torch.Tensor, negatives: torc
     negatives infinitely far (perfect separation). Both keep the anchor's actual similarity to the
     true target, which floors L_dcr above zero and, for a prior whose predictions sit close together,
     above what log(K + 2) suggests. ``_dcr_binding`` = (chance - L) / (chance - bound): 0 at chance,
-    1 at perfect separation (the same mean over anchors as L)."""
+    1 at perfect separation (the same mean over anchors as ``loss``, the step's L_dcr)."""
     unit = F.normalize(anchor.float(), dim=-1)  # [B, P]
     logits = torch.einsum("bp,bkp->bk", unit, F.normalize(positives.float(), dim=-1)) / tau  # [B, 2]
     count = negatives.shape[1]
-    loss = contrastive_terms(anchor, positives, negatives, tau).mean()
     mean_positive = -0.5 * (logits[:, 0] + logits[:, 1])  # [B]
     chance = (mean_positive + torch.logsumexp(torch.cat([logits, logits[:, :1].expand(-1, count)], dim=1), dim=1)).mean()
     bound = (mean_positive + torch.logsumexp(logits, dim=1)).mean()

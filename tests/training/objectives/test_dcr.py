@@ -182,8 +182,8 @@ def test_binding_range_places_the_loss_between_chance_and_perfect_separation():
     chance = sum(line18(i, [cos(anchor[i], positives[i, 0]) / tau] * k) for i in range(4)) / 4
     bound = sum(line18(i, []) for i in range(4)) / 4
     for negatives, expected in ((view[:, None].expand(4, k, 10), 0.0), (-anchor[:, None].expand(4, k, 10), None)):
-        got = binding_range(anchor, positives, negatives, tau)
         loss = sum(line18(i, [cos(anchor[i], negatives[i, j]) / tau for j in range(k)]) for i in range(4)) / 4
+        got = binding_range(anchor, positives, negatives, tau, contrastive_terms(anchor, positives, negatives, tau).mean())
         assert got["_dcr_loss_chance"].item() == pytest.approx(chance, rel=1e-5)
         assert got["_dcr_loss_bound"].item() == pytest.approx(bound, rel=1e-5)
         assert got["_dcr_binding"].item() == pytest.approx((chance - loss) / (chance - bound), abs=1e-5)
