@@ -52,7 +52,7 @@ class TrainerConfig:
     steps: int = 1000  # optimizer steps to train (the schedule spans exactly these)
     batch_size: int = 32  # samples per process per micro-batch; global = batch_size * processes * grad_accum
     grad_accum: int = 1  # micro-batches accumulated into one optimizer step
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # autocast dtype; fp16 adds a grad scaler (meant for GPUs)
+    mixed_precision: Literal["no", "bf16", "fp16", "auto"] = "no"  # autocast dtype; fp16 adds a grad scaler (meant for GPUs); auto: bf16 where native (trainer.precision)
     gradient_checkpointing: bool = False  # call gradient_checkpointing_enable() on the model (or its parts)
     seed: int = 0  # seeds the data order and, per process (seed + rank), torch/numpy/python RNGs
     checkpoint_every: int = 500  # save a resumable checkpoint every N optimizer steps; 0 -> only at the end

@@ -295,6 +295,8 @@ def _make_accelerator(config: TrainerConfig):
     from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedDataParallelKwargs
 
+    from openeyes.trainer.precision import resolve_precision
+
     # Several trainers may run in one process (tests, recipe stages): forget the previous
     # trainer's precision/accumulation settings, keep the process group (PartialState).
     AcceleratorState._reset_state(reset_partial_state=False)
@@ -304,7 +306,7 @@ def _make_accelerator(config: TrainerConfig):
     try:
         return Accelerator(
             cpu=multi_process_cpu,
-            mixed_precision=config.mixed_precision,
+            mixed_precision=resolve_precision(config.mixed_precision),
             gradient_accumulation_steps=config.grad_accum,
             step_scheduler_with_optimizer=False,
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=config.find_unused_parameters)],

@@ -9,8 +9,8 @@ A run folder (``trainer.out_dir``) that already holds checkpoints belongs to an 
 A resume compares the config recorded in the checkpoint (``state.json``'s ``config``) with this run's and
 refuses with one line naming the keys that differ, unless ``trainer.force_resume`` is set.
 Keys that do not change what is learned are not compared: the step count (a run may be
-extended), the loop's bookkeeping (where it writes, how often it logs/saves, the bar) and
-where the results go.
+extended), the loop's bookkeeping (where it writes, how often it logs/saves, the bar), a switch between
+bf16 and fp32 autocast (hardware, not state: trainer.precision) and where the results go.
 """
 from __future__ import annotations
 
@@ -89,6 +89,13 @@ def _compared(key: str) -> bool:
     return not (len(parts) == 1 and parts[0] in OUTPUT_KEYS)
 
 
+def _precision_switch(key: str, before: Any, after: Any) -> bool:
+    """bf16 <-> fp32 (or auto) on resume: other hardware, the same training state (trainer.precision)."""
+    from openeyes.trainer.precision import same_training_state
+
+    return key.split(".")[-1] == "mixed_precision" and same_training_state(before, after)
+
+
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """``key (saved -> current)`` for every compared key whose value differs (JSON-normalised)."""
     saved_flat, current_flat = flatten(_plain(saved)), flatten(_plain(current))
@@ -96,7 +103,7 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
     found = []
     for key in sorted(set(saved_flat) | set(current_flat)):
         before, after = saved_flat.get(key, missing), current_flat.get(key, missing)
-        if _compared(key) and before != after:
+        if _compared(key) and before != after and not _precision_switch(key, before, after):
             found.append(f"{key} ({_show(before, missing)} -> {_show(after, missing)})")
     return found
 

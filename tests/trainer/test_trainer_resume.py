@@ -81,3 +81,15 @@ def test_checkpoint_records_the_config_and_bookkeeping_keys_are_not_compared(tmp
     changed["objectives"] = [{"name": "saco"}]
     assert config_differences(recorded, changed) == ["objectives (unset -> [{\"name\": \"saco\"}])",
                                                      "trainer.global_batch (8 -> 16)"]
+
+
+def test_a_run_may_resume_in_bf16_fp32_or_auto_but_not_move_to_fp16(tmp_path, capsys):
+    run(tmp_path, mixed_precision="bf16")
+    summary, _ = run(tmp_path, steps=6, resume="auto", mixed_precision="auto")  # another host: same state, no scaler
+    assert summary["start_step"] == 4
+    summary, _ = run(tmp_path, steps=8, resume="auto", mixed_precision="no")
+    assert summary["start_step"] == 6
+    recorded = json.loads((tmp_path / "checkpoints" / "step_0000008" / "state.json").read_text())["config"]
+    moved = json.loads(json.dumps(recorded))
+    moved["trainer"]["mixed_precision"] = "fp16"  # a grad scaler's state the checkpoint does not hold
+    assert config_differences(recorded, moved) == ["trainer.mixed_precision (\"no\" -> \"fp16\")"]
