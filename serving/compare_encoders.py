@@ -5,7 +5,8 @@ A visitor picks an encoder by its *label* (``zoo:tiny-dcr``, or a local folder's
 by a spec: nothing a visitor sends is resolved as a path, a hub id or an architecture, so the view
 cannot load arbitrary models, fill memory, or tell whether a file exists. ``--compare-encoders``
 (``OPENEYES_SERVE_COMPARE``) is a comma-separated list; ``auto`` (the default) offers
-``zoo:tiny-clip`` and ``zoo:tiny-dcr`` where built, ``none`` only the served encoder.
+``zoo:tiny-clip``, ``zoo:world-dcr`` (DCR on zoo:world-prior) and ``zoo:tiny-dcr`` where built, so the
+view opens on the base against the strongest DCR encoder; ``none`` offers only the served encoder.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from openeyes.serving.errors import ApiError
 
 log = logging.getLogger("openeyes.serving")
 AUTO = "auto"
-DEFAULT_COMPARE = ("zoo:tiny-clip", "zoo:tiny-dcr")  # base vs an enhanced encoder (issue 19.6)
+DEFAULT_COMPARE = ("zoo:tiny-clip", "zoo:world-dcr", "zoo:tiny-dcr")  # base vs the DCR encoder (issue 19.6): world-dcr once built
 DEFAULT_CACHE_SIZE = 2  # compare encoders held in memory at once besides the served one
 
 

@@ -104,7 +104,7 @@ def build_blocks(state: AppState, config: ServeConfig):
     import gradio as gr
 
     from openeyes.serving.compare_encoders import CompareEncoders
-    from openeyes.serving.ui_compare import compare_view, world_pairs
+    from openeyes.serving.ui_compare import compare_view, opening_view, world_pairs
     from openeyes.serving.ui_examples import EXAMPLES_DIR, ZERO_SHOT_TEMPLATE, examples
     from openeyes.world.pairs import PATTERNS
 
@@ -182,6 +182,25 @@ def build_blocks(state: AppState, config: ServeConfig):
         return await asyncio.to_thread(compare_view, encoders, pairs)
 
     base_default, enhanced_default = offered.defaults()
+    opening: dict[tuple[str, str], tuple] = {}  # (base, enhanced) -> the compare tab's opening view (the pairs are fixed)
+
+    async def open_compare():
+        """The compare tab on page load: the default pair on the patterns where they differ (nothing when there is one encoder)."""
+        unchanged = (gr.update(), gr.update(), gr.update(), gr.update())
+        runtime = state.runtime
+        if base_default == enhanced_default or runtime is None or runtime.compare is None:
+            return unchanged
+        key = (base_default, enhanced_default)
+        if key not in opening:
+            try:
+                encoders = {"base": runtime.compare.get(base_default, "base"), "enhanced": runtime.compare.get(enhanced_default, "enhanced")}
+            except ApiError:  # a listed encoder that does not load: the tab still works for the others
+                return unchanged
+            pairs = await asyncio.to_thread(world_pairs, MAX_COMPARE_PAIRS, 64, 0, list(PATTERNS))
+            opening[key] = await asyncio.to_thread(opening_view, encoders, pairs)
+        table_rows, gallery_items, text, differ = opening[key]
+        return table_rows, gallery_items, "Opening view, every pattern compared: " + text, differ
+
     with gr.Blocks(title="openeyes") as blocks:
         gr.Markdown("# openeyes\nEmbeddings, zero-shot classification, retrieval, VQA and encoder comparison.\n\n"
                     + models_note(config), elem_id="models-note")
@@ -227,8 +246,10 @@ def build_blocks(state: AppState, config: ServeConfig):
             gr.Button("Ask", elem_id="vqa-run").click(vqa, [vqa_image, vqa_question, chatbot], [chatbot, vqa_question], api_name="vqa")
         with gr.Tab("Compare encoders"):
             gr.Markdown("Two encoders on MMVP-style pairs rendered from the world: a pair is right when each statement "
-                        "picks its own image. Pairs where the encoders disagree come first. Only the encoders this "
-                        "server was started with are offered (`openeyes serve --compare-encoders A,B`).")
+                        "picks its own image. Pairs where the encoders disagree come first. The tab opens on the first "
+                        "two offered encoders (by default the base `zoo:tiny-clip` and the DCR encoder), kept to the "
+                        "patterns where they differ. Only the encoders this server was started with are offered "
+                        "(`openeyes serve --compare-encoders A,B`).")
             with gr.Row():
                 base = gr.Dropdown(offered.labels, value=base_default, label="base encoder", elem_id="cmp-base")
                 enhanced = gr.Dropdown(offered.labels, value=enhanced_default, label="enhanced encoder", elem_id="cmp-enhanced")
@@ -239,6 +260,7 @@ def build_blocks(state: AppState, config: ServeConfig):
             pair_gallery = gr.Gallery(label="pairs", columns=6)
             gr.Button("Compare", elem_id="cmp-run").click(compare, [base, enhanced, n_pairs, patterns],
                                                           [table, pair_gallery, summary], api_name="compare")
+        blocks.load(open_compare, None, [table, pair_gallery, summary, patterns], api_name="compare_opening")
     return blocks
 
 

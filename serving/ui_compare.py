@@ -2,7 +2,9 @@
 encoder's MMVP-VLM verdict on them (both statements must pick their own image).
 
 ``compare_view`` orders the pairs where the two encoders disagree first and counts per pattern,
-so the view shows at once where an enhanced encoder differs from its base.
+so the view shows at once where an enhanced encoder differs from its base. ``opening_view`` is what
+the tab opens on (issue 19.6): the operator's default pair over every pattern, narrowed to the
+patterns where the two encoders differ.
 """
 from __future__ import annotations
 
@@ -32,6 +34,12 @@ def world_pairs(n: int, size: int = 64, seed: int = 0, patterns: list[str] | Non
     return pairs
 
 
+def differing_patterns(table: list[list]) -> list[str]:
+    """Patterns with at least one pair where the two encoders differ, most differing first (``compare_view`` rows)."""
+    differ = Counter(row[0] for row in table if row[5])
+    return [pattern for pattern, _ in differ.most_common()]
+
+
 def compare_on_pairs(encoders: dict[str, Any], pairs: list[tuple]) -> list[dict[str, Any]]:
     """For each pair and encoder, MMVP-VLM's verdict: both statements pick their own image."""
     import torch
@@ -50,8 +58,6 @@ def compare_on_pairs(encoders: dict[str, Any], pairs: list[tuple]) -> list[dict[
     return rows
 
 
-
-
 def compare_view(encoders: dict[str, Any], pairs: list[tuple]) -> tuple[list[list], list[tuple], str]:
     """(table rows, gallery, summary) for two encoders labelled "base" and "enhanced" on ``pairs``."""
     rows = compare_on_pairs(encoders, pairs)
@@ -65,3 +71,12 @@ def compare_view(encoders: dict[str, Any], pairs: list[tuple]) -> tuple[list[lis
     summary = (f"pairs right (both statements pick their own image): base {right['base']}/{len(rows)}, "
                f"enhanced {right['enhanced']}/{len(rows)}. Pairs where they differ: {where}.")
     return table, gallery, summary
+
+
+def opening_view(encoders: dict[str, Any], pairs: list[tuple]) -> tuple[list[list], list[tuple], str, list[str]]:
+    """(table, gallery, summary, patterns): ``compare_view`` on ``pairs`` kept to the patterns where the
+    encoders differ (every pattern when they agree throughout), and those patterns."""
+    table, gallery, summary = compare_view(encoders, pairs)
+    patterns = differing_patterns(table) or sorted({row[0] for row in table})
+    keep = [i for i, row in enumerate(table) if row[0] in patterns]
+    return [table[i] for i in keep], [gallery[j] for i in keep for j in (2 * i, 2 * i + 1)], summary, patterns

@@ -47,6 +47,18 @@ def test_compare_runs_the_listed_encoders(ui):
     ui_error(ui, "/compare", base="tiny-clip", enhanced="other-clip", n_pairs=10_000)  # at most 45 pairs
 
 
+def test_compare_tab_opens_on_the_default_pair_kept_to_the_patterns_where_they_differ(ui):
+    table, gallery, summary, patterns = ui.predict(api_name="/compare_opening")
+    rows = table["data"]
+    full, _, _ = ui.predict(base="tiny-clip", enhanced="other-clip", n_pairs=45, api_name="/compare")  # every pattern, same pairs
+    differ = {row[0] for row in full["data"] if row[5] == "yes"}
+    assert differ, "two differently seeded encoders should disagree somewhere"
+    assert set(patterns) == differ and {row[0] for row in rows} == differ
+    assert rows == [row for row in full["data"] if row[0] in differ]  # the same verdicts, disagreements first
+    assert len(gallery) == 2 * len(rows) and summary.startswith("Opening view")
+    assert ui.predict(api_name="/compare_opening")[0]["data"] == rows  # cached: the same view for the next visitor
+
+
 def test_ui_index_add_keeps_the_api_metadata_cap(ui, server, tmp_path):
     from gradio_client import handle_file
 
@@ -130,7 +142,7 @@ def test_compare_cache_is_bounded_and_defaults_to_base_vs_enhanced(artifacts, tm
     assert offered.get("tiny-clip") is served and offered.loaded == [artifacts["other_encoder"]]
 
     zoo = CompareEncoders("zoo:tiny-clip", ["auto"], lambda: served, EncoderRuntime)
-    assert zoo.defaults() == ("zoo:tiny-clip", "zoo:tiny-dcr")  # base vs an enhanced encoder
+    assert zoo.defaults() == ("zoo:tiny-clip", "zoo:tiny-dcr")  # base vs the DCR encoder (zoo:world-dcr once built)
     only = CompareEncoders("zoo:tiny-clip", ["none"], lambda: served, EncoderRuntime)
     assert only.labels == ["zoo:tiny-clip"] and only.defaults() == ("zoo:tiny-clip", "zoo:tiny-clip")
 
