@@ -6,7 +6,8 @@
 #      than PLATEAU, default 0.02, over the leg). Each leg's report goes to $RESULTS/stage1.jsonl.
 #   2. stage 2 for MODES (lora: r=16 adapters, the reference; full: the whole vision tower) and SEEDS,
 #      in legs STAGE2_LEGS; after each leg the encoder is evaluated on the held-out world exports of
-#      seeds 100, 101, 102 (openeyes eval encoder --bench all), next to the base.
+#      seeds 100, 101, 102 (openeyes eval encoder --bench all), next to the base, and its L_dcr reported
+#      ($RESULTS/stage2.jsonl); a mode/seed stops at the leg where L_dcr fell by less than PLATEAU2 (1 %).
 # Seed s trains stage 2 with trainer.seed=s, dcr.seed=s on world seed 1+s (as zoo/evidence_dcr.sh).
 # After every leg $STATE (state/world-dcr) receives the markers, the projector, the stage-1 log and the
 # newest checkpoints and models (each a few MB); a fresh clone without $OUT restores it and continues.
@@ -26,6 +27,7 @@ SEEDS=${SEEDS:-"0 1 2"}
 WORLDS=${WORLDS:-"100 101 102"}
 BIND=${BIND:-0.5}
 PLATEAU=${PLATEAU:-0.02}
+PLATEAU2=${PLATEAU2:-0.01}  # stage 2 stops a mode/seed once a leg lowers its L_dcr (mean of the last 10 logs) by less than 1 %
 N=${N:-540}
 EVAL=${EVAL:-1}
 STATE=${STATE:-state/world-dcr}  # a copy of what resuming needs after every leg: commit it to carry the chain to another machine
@@ -129,18 +131,39 @@ sys.exit(0 if b >= float(bind) or (prev and b - float(prev) < float(plateau)) el
   previous=$binding
 done
 
+stage2_loss() {  # the mean L_dcr recorded for stage-2 leg $3 of mode $1, seed $2 ("" when none)
+  python - "$RESULTS/stage2.jsonl" "$1" "$2" "$3" <<'PY'
+import json, os, sys
+path, mode, seed, leg = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+rows = [json.loads(line) for line in open(path)] if os.path.exists(path) else []
+print(next((r["dcr"] for r in reversed(rows) if (r.get("mode"), r.get("seed"), r.get("leg")) == (mode, seed, leg)), ""))
+PY
+}
 for mode in $MODES; do
   lora=true; [ "$mode" = full ] && lora=false
   for seed in $SEEDS; do
-    for steps in $STAGE2_LEGS; do  # a leg's marker means: trained, exported, evaluated
+    previous=""
+    for steps in $STAGE2_LEGS; do  # a leg's marker means: trained, exported, evaluated, reported
       model="$OUT/models/$mode-$seed/leg-$steps"
-      [ -f "$OUT/s2-$mode-$seed/leg-$steps.done" ] && continue
-      [ -f "$model/openeyes.json" ] || openeyes train dcr --stage 2 "${COMMON[@]}" run_dir="$OUT/s2-$mode-$seed" \
-          out="$model" lora.enabled=$lora stage2.trainer.steps="$steps" stage2.trainer.seed="$seed" dcr.seed="$seed" \
-          data.world_seed=$((1 + seed))
-      evaluate "$model" "$mode-$seed-leg$steps"
-      touch "$OUT/s2-$mode-$seed/leg-$steps.done"
-      save_state
+      if [ ! -f "$OUT/s2-$mode-$seed/leg-$steps.done" ]; then
+        [ -f "$model/openeyes.json" ] || openeyes train dcr --stage 2 "${COMMON[@]}" run_dir="$OUT/s2-$mode-$seed" \
+            out="$model" lora.enabled=$lora stage2.trainer.steps="$steps" stage2.trainer.seed="$seed" dcr.seed="$seed" \
+            data.world_seed=$((1 + seed))
+        evaluate "$model" "$mode-$seed-leg$steps"
+        python -m openeyes.training.recipes.dcr_report "$OUT/s2-$mode-$seed/stage2" --negatives "$K" --last 10 |
+          python -c "import json, sys; r = json.load(sys.stdin); r.update(mode=sys.argv[1], seed=int(sys.argv[2]), leg=int(sys.argv[3]))
+print(json.dumps(r))" "$mode" "$seed" "$steps" >> "$RESULTS/stage2.jsonl"
+        touch "$OUT/s2-$mode-$seed/leg-$steps.done"
+        save_state
+      fi
+      loss=$(stage2_loss "$mode" "$seed" "$steps")
+      if python -c "import sys; loss, prev, plateau = sys.argv[1:4]
+sys.exit(0 if loss and prev and float(prev) - float(loss) < float(plateau) * float(prev) else 1)" \
+          "$loss" "$previous" "$PLATEAU2"; then
+        echo "stage 2 $mode seed $seed: L_dcr plateaued at leg $steps ($previous -> $loss)"
+        break
+      fi
+      previous=$loss
     done
   done
 done

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The plug-ins (SaCo, CLIPin, xCLIP) on the same footing as DCR on zoo:world-prior (issue 19.5): each
+# continue-pretrains zoo:tiny-clip with its zoo recipe (zoo/tiny-<objective>/train.yaml) for STEPS steps of
+# 128 image-caption pairs (default 200: 25,600 pairs, more images than DCR stage 2 sees in 2,000 steps of 12),
+# seed s with trainer.seed=s on world seed 1+s (as zoo/build_world_dcr.sh), and is evaluated on the
+# same held-out worlds 100, 101, 102 (MMVP-VLM per pattern, attribute probe, zero-shot, retrieval,
+# clustering). Resumable: a finished run or evaluation is skipped. The table goes to $RESULTS/table.
+#   nice -n 10 bash zoo/build_world_plugins.sh
+#   OBJECTIVES="saco" SEEDS="0" STEPS=400 bash zoo/build_world_plugins.sh
+set -euo pipefail
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} MKL_NUM_THREADS=${MKL_NUM_THREADS:-2}
+OUT=${OUT:-runs/world-plugins}
+RESULTS=${RESULTS:-zoo/results/plugins/world}
+BASE_EVAL=${BASE_EVAL:-zoo/results/dcr/world-dcr/eval}  # base-w<world>: the DCR chain's base evaluation, shared
+OBJECTIVES=${OBJECTIVES:-"saco clipin xclip"}
+SEEDS=${SEEDS:-"0 1 2"}
+WORLDS=${WORLDS:-"100 101 102"}
+STEPS=${STEPS:-200}
+N=${N:-540}
+mkdir -p "$OUT" "$RESULTS"
+
+world() {  # the held-out world export of seed $1 (the DCR chain's, regenerated identically)
+  local folder="$OUT/world-$1"
+  [ -f "$folder/world.json" ] || openeyes world generate --out "$folder" --seed "$1" --n "$N" --size 64 \
+      --only mmvp_vlm,classification,retrieval,attribute_probe >&2
+  echo "$folder"
+}
+evaluate() {  # evaluate MODEL DEST: every held-out world into DEST-w<world>
+  for w in $WORLDS; do
+    [ -f "$2-w$w/summary.json" ] && continue
+    openeyes eval encoder --encoder "$1" --bench all --data "$(world "$w")" --out "$2-w$w" --seed "$w"
+    find "$2-w$w" \( -name '*.png' -o -name predictions.jsonl \) -delete  # keep the repo small
+  done
+}
+
+evaluate zoo:tiny-clip "$BASE_EVAL/base"
+runs=()
+for w in $WORLDS; do runs+=("base=$BASE_EVAL/base-w$w"); done
+for objective in $OBJECTIVES; do
+  for seed in $SEEDS; do
+    model="$OUT/models/$objective-$seed-$STEPS"
+    [ -f "$model/openeyes.json" ] || openeyes train encoder --config "zoo/tiny-$objective/train.yaml" \
+        trainer.mixed_precision=auto trainer.steps="$STEPS" trainer.seed="$seed" data.world_seed=$((1 + seed)) \
+        trainer.resume=auto out="$model" trainer.out_dir="$OUT/train/$objective-$seed-$STEPS"
+    evaluate "$model" "$RESULTS/eval/$objective-$seed-$STEPS"
+    for w in $WORLDS; do runs+=("$objective=$RESULTS/eval/$objective-$seed-$STEPS-w$w"); done
+  done
+done
+openeyes eval compare "${runs[@]}" --out "$RESULTS/table-$STEPS" --by-pattern
+cat "$RESULTS/table-$STEPS/comparison.md" "$RESULTS/table-$STEPS/patterns.md"
