@@ -213,8 +213,8 @@ def lm_eval_command(
 def compare_command(
     runs: list[str] = typer.Argument(..., help="Results folders, as DIR or LABEL=DIR (repeats share a LABEL)."),
     out: Path = typer.Option(..., "--out", help="Folder for comparison.md, comparison.json and plots."),
-    by_pattern: bool = typer.Option(False, "--by-pattern", help="Also per-pattern tables of MMVP-VLM and the attribute "
-                                    "probe (patterns.md, patterns.json)."),
+    by_pattern: bool = typer.Option(False, "--by-pattern", help="Also per-pattern tables of MMVP-VLM, the attribute "
+                                    "probe, an MLLM's world MMVP and CV-Bench's tasks (patterns.md, patterns.json)."),
 ) -> None:
     """Put evaluation runs side by side: markdown table (mean ± std over repeats) and bar plots."""
     from openeyes.eval_mllm.compare import compare, markdown_table

@@ -1,8 +1,11 @@
-"""zoo/diagnostics/mmvp_patterns.py: the world MMVP row -> pattern map and the per-pattern scores."""
+"""openeyes.world.mmvp_patterns (and its CLI zoo/diagnostics/mmvp_patterns.py): the world MMVP row -> pattern
+map and the per-pattern scores."""
 from __future__ import annotations
 
 import csv
-import importlib.util
+import json
+import subprocess
+import sys
 import re
 from pathlib import Path
 
@@ -20,10 +23,9 @@ QUESTION_SHAPES = {
 
 @pytest.fixture(scope="module")
 def patterns():
-    spec = importlib.util.spec_from_file_location("mmvp_patterns", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from openeyes.world import mmvp_patterns
+
+    return mmvp_patterns
 
 
 def test_pattern_of_matches_the_questions_of_a_world_export(patterns, tmp_path):
@@ -55,3 +57,11 @@ def test_pattern_scores_count_pairs_both_right_and_same_answers(patterns):
     assert scores["Presence"]["pair_accuracy"] == 0.0 and scores["Presence"]["questions"] == 2
     assert scores["all"]["pairs"] == 3 and scores["all"]["pair_accuracy"] == pytest.approx(1 / 3)
     assert list(scores)[-1] == "all"
+
+
+def test_the_cli_prints_one_line_per_pattern_and_all(tmp_path):
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text("".join(json.dumps({"id": i, "parsed": "A", "correct": i % 2 == 1}) + "\n" for i in range(1, 5)))
+    printed = subprocess.run([sys.executable, str(SCRIPT), str(predictions)], capture_output=True, text=True, check=True).stdout
+    rows = [json.loads(line) for line in printed.splitlines()]
+    assert [r["pattern"] for r in rows] == ["Orientation", "all"] and rows[0]["pair_accuracy"] == 0.0

@@ -46,3 +46,26 @@ def test_tables_average_repeats_per_pattern_and_read_both_probe_feature_kinds(tm
     assert main(["eval", "compare", *runs, "--out", str(tmp_path / "cli"), "--by-pattern"]) == 0
     printed = capsys.readouterr().out
     assert "**attribute probe, patch tokens**" in printed and (tmp_path / "cli" / "patterns.md").is_file()
+
+
+def test_mllm_runs_get_world_mmvp_patterns_from_predictions_and_cv_bench_tasks(tmp_path):
+    for seed, right in enumerate((True, False)):
+        folder = tmp_path / f"swap{seed}"
+        _write(folder / "mmvp", "mmvp", {"accuracy": 0.5, "pair_accuracy": 0.0})
+        rows = [{"id": 1, "parsed": "A", "correct": True}, {"id": 2, "parsed": "B", "correct": right},  # Orientation
+                {"id": 31, "parsed": "A", "correct": True}, {"id": 32, "parsed": "B", "correct": True}]  # Presence
+        (folder / "mmvp" / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        _write(folder / "cv_bench", "cv_bench", {"cv_bench": 0.5},
+               {"task/Count": {"accuracy": 0.25 * (seed + 1), "n": 4}, "task/Depth": {"accuracy": 1.0, "n": 2}})
+    real = tmp_path / "real"  # MMVP's own question ids are not a world export's row numbers: no pattern table
+    _write(real / "mmvp", "mmvp", {"accuracy": 0.5, "pair_accuracy": 0.0})
+    (real / "mmvp" / "predictions.jsonl").write_text(json.dumps({"id": "q-1", "parsed": "A", "correct": True}) + "\n")
+    summary = write_pattern_tables([f"swap={tmp_path / 'swap0'}", f"swap={tmp_path / 'swap1'}", f"real={real}"], tmp_path / "out")
+    mmvp = summary["MMVP (MLLM) pair accuracy (%) per world pattern"]
+    assert list(mmvp) == ["swap"]
+    assert mmvp["swap"]["Orientation"]["mean"] == pytest.approx(50.0) and mmvp["swap"]["Presence"]["mean"] == 100.0
+    assert mmvp["swap"]["Text"]["n"] == 0
+    tasks = summary["CV-Bench accuracy (%) per task"]["swap"]
+    assert tasks["Count"]["mean"] == pytest.approx(37.5) and tasks["Depth"]["n"] == 2 and tasks["Relation"]["n"] == 0
+    text = (tmp_path / "out" / "patterns.md").read_text()
+    assert "| model | Count | Relation | Depth | Distance |" in text

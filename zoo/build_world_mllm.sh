@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The world-DCR encoders in tiny-llava (issue 19.4): each encoder replaces tiny-llava's vision tower (LM
+# unchanged; tiny-llava's projector kept as the start and retrained as stage 1 on the format mix, exactly as
+# zoo/tiny-llava/build.sh's swaps), then MMVP, POPE, CV-Bench and NaturalBench on the held-out worlds 100,
+# 101, 102 (per world pattern and CV-Bench task with openeyes eval compare --by-pattern). The control is the
+# base encoder through the same flow. Projector seed s goes with the DCR encoder of training seed s.
+# Resumable: a finished swap or evaluation is skipped.
+#   nice -n 10 bash zoo/build_world_mllm.sh                     (after zoo/build_world_dcr.sh)
+#   ENCODERS="base lora full" SEEDS="0" bash zoo/build_world_mllm.sh
+set -euo pipefail
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} MKL_NUM_THREADS=${MKL_NUM_THREADS:-2}
+OUT=${OUT:-runs/world-mllm}
+DCR=${DCR:-runs/world-dcr}  # the DCR chain's run folder: models/<mode>-<seed>/leg-<steps>
+RESULTS=${RESULTS:-zoo/results/dcr/world-mllm}
+ENCODERS=${ENCODERS:-"base lora full"}
+SEEDS=${SEEDS:-"0 1 2"}
+WORLDS=${WORLDS:-"100 101 102"}
+SWAP_STEPS=${SWAP_STEPS:-500}
+N=${N:-135}
+TRAIN_WORLD=${TRAIN_WORLD:-runs/llava/world-train}  # zoo/tiny-llava/build.sh's training world (seed 10), made here when absent
+mkdir -p "$OUT" "$RESULTS"
+
+if [ ! -f "$TRAIN_WORLD/llava_mix_leg3.json" ]; then  # the swaps' format mix, as zoo/tiny-llava/build.sh makes it
+  [ -f "$TRAIN_WORLD/world.json" ] || openeyes world generate --out "$TRAIN_WORLD" --seed 10 --n 12000 --size 64 \
+      --only llava_pretrain,llava_instruct,mmvp,pope,cv_bench,naturalbench
+  openeyes integrate world-mix --world "$TRAIN_WORLD" --out "$TRAIN_WORLD/llava_mix_leg3.json" --seed 3 \
+      --count pope=12000 --count mmvp=23760 --count cv_bench=6000 --count naturalbench=6000 --conversations 1000
+fi
+encoder_of() {  # the encoder of label $1 and seed $2: the base, or the DCR chain's newest leg of that mode and seed
+  if [ "$1" = base ]; then echo zoo:tiny-clip; return; fi
+  local newest
+  newest=$({ ls -d "$DCR/models/$1-$2"/leg-* 2> /dev/null || true; } | sort -V | tail -1)
+  [ -n "$newest" ] || { echo "error: no DCR encoder in $DCR/models/$1-$2 (run zoo/build_world_dcr.sh first)" >&2; exit 2; }
+  echo "$newest"
+}
+
+runs=()
+for label in $ENCODERS; do
+  for seed in $SEEDS; do
+    encoder=$(encoder_of "$label" "$seed")
+    mllm="$OUT/models/$label-$seed"
+    if [ ! -f "$mllm/openeyes.json" ]; then
+      [ -d "$OUT/swap-$label-$seed" ] || openeyes integrate swap --mllm "$(openeyes zoo path tiny-llava)" --encoder "$encoder" \
+          --out "$OUT/swap-$label-$seed"
+      openeyes integrate train --stage 1 --mllm "$OUT/swap-$label-$seed" --data "$TRAIN_WORLD/llava_mix_leg3.json" --out "$mllm" \
+          --config zoo/tiny-llava/stage1.yaml trainer.steps="$SWAP_STEPS" trainer.batch_size=64 trainer.seed="$seed" \
+          trainer.resume=auto trainer.out_dir="$OUT/train/$label-$seed"
+      echo "$encoder" > "$mllm/encoder.txt"  # which encoder this swap holds
+    fi
+    for w in $WORLDS; do
+      world="$OUT/world-$w"
+      [ -f "$world/world.json" ] || openeyes world generate --out "$world" --seed "$w" --n "$N" --size 64 \
+          --only mmvp,pope,cv_bench,naturalbench
+      dest="$RESULTS/eval/$label-$seed-w$w"
+      [ -f "$dest/summary.json" ] || openeyes eval mllm --model "$mllm" --bench all --data "$world" --out "$dest" --batch-size 32
+      find "$dest" -name '*.png' -delete
+      runs+=("$label=$dest")
+    done
+  done
+done
+openeyes eval compare "${runs[@]}" --out "$RESULTS/table" --by-pattern
+cat "$RESULTS/table/comparison.md" "$RESULTS/table/patterns.md"
