@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = {"PRIOR": "zoo:tiny-prior", "STAGE1_LEGS": "2 4", "STAGE2_LEGS": "2 4", "MODES": "lora", "SEEDS": "0",
-       "WORLDS": "100", "N": "90", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+       "WORLDS": "100", "N": "90", "SCATTER_TIMESTEPS": "100", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
        "EXTRA": "stage1.trainer.batch_size=4 stage2.trainer.batch_size=4 stage1.trainer.log_every=1 "
                 "stage2.trainer.log_every=1 stage1.trainer.checkpoint_every=2 stage2.trainer.checkpoint_every=2"}
 
@@ -40,6 +40,10 @@ def test_dcr_chain_reports_every_leg_resumes_and_refuses_another_prior(tmp_path)
         summary = json.loads((results / "eval" / name / "summary.json").read_text())
         assert "mmvp_vlm" in json.dumps(summary)
     assert not list((results / "eval" / "lora-0-leg2-w100").rglob("*.png"))  # pruned, the base keeps its plots
+    scatters = sorted(p.name for p in (results / "theorem1").glob("*.json"))
+    assert scatters == ["lora-0-leg-4-t100.json"]
+    scatter = json.loads((results / "theorem1" / scatters[0]).read_text())["models"]
+    assert set(scatter) == {"base", "dcr"} and all(0 < m["noise"]["ratio"] and m["timestep"] == 100 for m in scatter.values())
     state = tmp_path / "state"
     assert (state / "stage1-leg-4.done").is_file() and (state / "prior.sha").is_file()
     assert list((state / "s1" / "stage1" / "checkpoints").glob("step_*"))

@@ -8,6 +8,7 @@
 #      in legs STAGE2_LEGS; after each leg the encoder is evaluated on the held-out world exports of
 #      seeds 100, 101, 102 (openeyes eval encoder --bench all), next to the base, and its L_dcr reported
 #      ($RESULTS/stage2.jsonl); a mode/seed stops at the leg where L_dcr fell by less than PLATEAU2 (1 %).
+#   3. Theorem 1's class scatters (training/objectives/dcr_scatter.py), base vs each newest encoder, t = 100 and 500.
 # Seed s trains stage 2 with trainer.seed=s, dcr.seed=s on world seed 1+s (as zoo/evidence_dcr.sh).
 # After every leg $STATE (state/world-dcr) receives the markers, the projector, the stage-1 log and the
 # newest checkpoints and models (each a few MB); a fresh clone without $OUT restores it and continues.
@@ -27,6 +28,7 @@ SEEDS=${SEEDS:-"0 1 2"}
 WORLDS=${WORLDS:-"100 101 102"}
 BIND=${BIND:-0.5}
 PLATEAU=${PLATEAU:-0.02}
+SCATTER_TIMESTEPS=${SCATTER_TIMESTEPS:-"100 500"}  # Theorem 1's scatters at these prior timesteps
 PLATEAU2=${PLATEAU2:-0.01}  # stage 2 stops a mode/seed once a leg lowers its L_dcr (mean of the last 10 logs) by less than 1 %
 N=${N:-540}
 EVAL=${EVAL:-1}
@@ -164,6 +166,22 @@ sys.exit(0 if loss and prev and float(prev) - float(loss) < float(plateau) * flo
         break
       fi
       previous=$loss
+    done
+  done
+done
+
+# Theorem 1: class scatter in feature and noise space, the base vs each seed's newest encoder of each mode
+# (same stage-1 projector and prior), at an early and a late timestep; one file per mode, seed and timestep
+for mode in $MODES; do
+  for seed in $SEEDS; do
+    newest=$({ ls -d "$OUT/models/$mode-$seed"/leg-* 2> /dev/null || true; } | sort -V | tail -1)
+    [ -n "$newest" ] || continue
+    for t in $SCATTER_TIMESTEPS; do
+      scatter="$RESULTS/theorem1/$mode-$seed-$(basename "$newest")-t$t.json"
+      [ -f "$scatter" ] && continue
+      mkdir -p "$RESULTS/theorem1"
+      python -m openeyes.training.objectives.dcr_scatter --encoder base=zoo:tiny-clip --encoder "dcr=$newest" \
+          --projector "$OUT/projector" --prior "$PRIOR" --timestep "$t" --world-seed 100 --out "$scatter"
     done
   done
 done
