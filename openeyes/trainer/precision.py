@@ -31,13 +31,9 @@ def resolve_precision(setting: str, cuda: bool | None = None) -> str:
     """The accelerate ``mixed_precision`` for a trainer setting: ``auto`` -> "bf16" or "no"; others as given."""
     if setting != "auto":
         return setting
-    if cuda is None:
-        import torch
+    import torch
 
-        cuda = torch.cuda.is_available()
-    if cuda:
-        import torch
-
+    if torch.cuda.is_available() if cuda is None else cuda:
         return "bf16" if torch.cuda.is_bf16_supported() else "no"
     return "bf16" if cpu_has_native_bf16() else "no"
 
