@@ -48,19 +48,10 @@ for arg in sys.argv[2:]:
 print(k)
 PY
 }
-world() {  # the held-out world export of seed $1
-  local folder="$OUT/world-$1"
-  [ -f "$folder/world.json" ] || openeyes world generate --out "$folder" --seed "$1" --n "$N" --size 64 \
-      --only mmvp_vlm,classification,retrieval,attribute_probe >&2  # stdout carries only the folder
-  echo "$folder"
-}
-evaluate() {  # evaluate MODEL NAME: every held-out world
+source zoo/chain.sh
+evaluate() {  # evaluate MODEL NAME: every held-out world (the base keeps its figures and predictions)
   [ "$EVAL" = 1 ] || return 0
-  for w in $WORLDS; do
-    [ -f "$RESULTS/eval/$2-w$w/summary.json" ] && continue
-    openeyes eval encoder --encoder "$1" --bench all --data "$(world "$w")" --out "$RESULTS/eval/$2-w$w" --seed "$w"
-    [ "$2" = base ] || find "$RESULTS/eval/$2-w$w" \( -name '*.png' -o -name predictions.jsonl \) -delete  # keep the repo small
-  done
+  KEEP_FILES=$([ "$2" = base ] && echo 1 || echo 0) evaluate_encoder_worlds "$1" "$RESULTS/eval/$2" "$OUT/world"
 }
 
 leg_binding() {  # the binding recorded for stage-1 leg $1 ("" when that leg has no report)
@@ -87,7 +78,7 @@ save_state() {  # what a fresh clone needs to continue: markers, projector, stag
     fi
   done
   for models in "$OUT"/models/*; do
-    newest=$({ ls -d "$models"/leg-* 2> /dev/null || true; } | sort -V | tail -1)
+    newest=$(newest_leg "$models")
     if [ -n "$newest" ]; then mkdir -p "$keep/models/$(basename "$models")" && cp -r "$newest" "$keep/models/$(basename "$models")/"; fi
   done
   rm -rf "$STATE" && mv "$STATE.tmp" "$STATE"
@@ -174,7 +165,7 @@ done
 # (same stage-1 projector and prior), at an early and a late timestep; one file per mode, seed and timestep
 for mode in $MODES; do
   for seed in $SEEDS; do
-    newest=$({ ls -d "$OUT/models/$mode-$seed"/leg-* 2> /dev/null || true; } | sort -V | tail -1)
+    newest=$(newest_leg "$OUT/models/$mode-$seed")
     [ -n "$newest" ] || continue
     for t in $SCATTER_TIMESTEPS; do
       scatter="$RESULTS/theorem1/$mode-$seed-$(basename "$newest")-t$t.json"

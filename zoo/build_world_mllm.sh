@@ -19,6 +19,7 @@ SWAP_STEPS=${SWAP_STEPS:-500}
 N=${N:-135}
 TRAIN_WORLD=${TRAIN_WORLD:-runs/llava/world-train}  # zoo/tiny-llava/build.sh's training world (seed 10), made here when absent
 mkdir -p "$OUT" "$RESULTS"
+source zoo/chain.sh
 
 if [ ! -f "$TRAIN_WORLD/llava_mix_leg3.json" ]; then  # the swaps' format mix, as zoo/tiny-llava/build.sh makes it
   [ -f "$TRAIN_WORLD/world.json" ] || openeyes world generate --out "$TRAIN_WORLD" --seed 10 --n 12000 --size 64 \
@@ -29,7 +30,7 @@ fi
 encoder_of() {  # the encoder of label $1 and seed $2: the base, or the DCR chain's newest leg of that mode and seed
   if [ "$1" = base ]; then echo zoo:tiny-clip; return; fi
   local newest
-  newest=$({ ls -d "$DCR/models/$1-$2"/leg-* 2> /dev/null || true; } | sort -V | tail -1)
+  newest=$(newest_leg "$DCR/models/$1-$2")
   [ -n "$newest" ] || { echo "error: no DCR encoder in $DCR/models/$1-$2 (run zoo/build_world_dcr.sh first)" >&2; exit 2; }
   echo "$newest"
 }
@@ -48,9 +49,7 @@ for label in $ENCODERS; do
       echo "$encoder" > "$mllm/encoder.txt"  # which encoder this swap holds
     fi
     for w in $WORLDS; do
-      world="$OUT/world-$w"
-      [ -f "$world/world.json" ] || openeyes world generate --out "$world" --seed "$w" --n "$N" --size 64 \
-          --only mmvp,pope,cv_bench,naturalbench
+      world=$(world_export "$OUT/world-$w" "$w" "$N" mmvp,pope,cv_bench,naturalbench)
       dest="$RESULTS/eval/$label-$seed-w$w"
       [ -f "$dest/summary.json" ] || openeyes eval mllm --model "$mllm" --bench all --data "$world" --out "$dest" --batch-size 32
       find "$dest" -name '*.png' -delete

@@ -19,21 +19,10 @@ STEPS=${STEPS:-200}
 N=${N:-540}
 mkdir -p "$OUT" "$RESULTS"
 
-world() {  # the held-out world export of seed $1 (the DCR chain's, regenerated identically)
-  local folder="$OUT/world-$1"
-  [ -f "$folder/world.json" ] || openeyes world generate --out "$folder" --seed "$1" --n "$N" --size 64 \
-      --only mmvp_vlm,classification,retrieval,attribute_probe >&2
-  echo "$folder"
-}
-evaluate() {  # evaluate MODEL DEST: every held-out world into DEST-w<world>
-  for w in $WORLDS; do
-    [ -f "$2-w$w/summary.json" ] && continue
-    openeyes eval encoder --encoder "$1" --bench all --data "$(world "$w")" --out "$2-w$w" --seed "$w"
-    find "$2-w$w" \( -name '*.png' -o -name predictions.jsonl \) -delete  # keep the repo small
-  done
-}
+source zoo/chain.sh
+WORLD_ROOT=${WORLD_ROOT:-runs/world-dcr/world}  # held-out exports WORLD_ROOT-<seed>, shared with the DCR chain
 
-evaluate zoo:tiny-clip "$BASE_EVAL/base"
+KEEP_FILES=1 evaluate_encoder_worlds zoo:tiny-clip "$BASE_EVAL/base" "$WORLD_ROOT"
 runs=()
 for w in $WORLDS; do runs+=("base=$BASE_EVAL/base-w$w"); done
 for objective in $OBJECTIVES; do
@@ -42,7 +31,7 @@ for objective in $OBJECTIVES; do
     [ -f "$model/openeyes.json" ] || openeyes train encoder --config "zoo/tiny-$objective/train.yaml" \
         trainer.mixed_precision=auto trainer.steps="$STEPS" trainer.seed="$seed" data.world_seed=$((1 + seed)) \
         trainer.resume=auto out="$model" trainer.out_dir="$OUT/train/$objective-$seed-$STEPS"
-    evaluate "$model" "$RESULTS/eval/$objective-$seed-$STEPS"
+    evaluate_encoder_worlds "$model" "$RESULTS/eval/$objective-$seed-$STEPS" "$WORLD_ROOT"
     for w in $WORLDS; do runs+=("$objective=$RESULTS/eval/$objective-$seed-$STEPS-w$w"); done
   done
 done
