@@ -58,3 +58,21 @@ def test_dcr_chain_reports_every_leg_resumes_and_refuses_another_prior(tmp_path)
 
     other = chain(tmp_path, PRIOR="zoo:world-prior")
     assert other.returncode == 2 and other.stderr.count("\n") == 1 and "another zoo:world-prior" in other.stderr
+
+
+def test_plugin_chain_trains_evaluates_tabulates_and_reruns_nothing(tmp_path):
+    env = {**os.environ, "OBJECTIVES": "saco", "SEEDS": "0", "STEPS": "2", "WORLDS": "100", "N": "90",
+           "EXTRA": "trainer.batch_size=8 trainer.log_every=1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "OUT": str(tmp_path / "out"), "RESULTS": str(tmp_path / "results"), "BASE_EVAL": str(tmp_path / "base"),
+           "WORLD_ROOT": str(tmp_path / "world"), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    first = subprocess.run(["bash", "zoo/build_world_plugins.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (tmp_path / "out" / "models" / "saco-0-2" / "openeyes.json").is_file()
+    assert list((tmp_path / "base" / "base-w100").rglob("*.png"))  # the base keeps its plots, the runs are pruned
+    assert not list((tmp_path / "results" / "eval" / "saco-0-2-w100").rglob("*.png"))
+    table = json.loads((tmp_path / "results" / "table-2" / "comparison.json").read_text())
+    assert table["labels"] == ["base", "saco"]
+    patterns = (tmp_path / "results" / "table-2" / "patterns.md").read_text()
+    assert "Orientation" in patterns and "| saco (n=1) |" in patterns
+    again = subprocess.run(["bash", "zoo/build_world_plugins.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and "train:" not in again.stderr and "world generate" not in again.stderr

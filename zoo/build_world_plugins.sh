@@ -17,6 +17,7 @@ SEEDS=${SEEDS:-"0 1 2"}
 WORLDS=${WORLDS:-"100 101 102"}
 STEPS=${STEPS:-200}
 N=${N:-540}
+read -r -a EXTRA_ARGS <<< "${EXTRA:-}"  # more training overrides, space-separated (e.g. "trainer.batch_size=64")
 mkdir -p "$OUT" "$RESULTS"
 
 source zoo/chain.sh
@@ -30,7 +31,7 @@ for objective in $OBJECTIVES; do
     model="$OUT/models/$objective-$seed-$STEPS"
     [ -f "$model/openeyes.json" ] || openeyes train encoder --config "zoo/tiny-$objective/train.yaml" \
         trainer.mixed_precision=auto trainer.steps="$STEPS" trainer.seed="$seed" data.world_seed=$((1 + seed)) \
-        trainer.resume=auto out="$model" trainer.out_dir="$OUT/train/$objective-$seed-$STEPS"
+        trainer.resume=auto out="$model" trainer.out_dir="$OUT/train/$objective-$seed-$STEPS" ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}
     evaluate_encoder_worlds "$model" "$RESULTS/eval/$objective-$seed-$STEPS" "$WORLD_ROOT"
     for w in $WORLDS; do runs+=("$objective=$RESULTS/eval/$objective-$seed-$STEPS-w$w"); done
   done
