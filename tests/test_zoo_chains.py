@@ -76,3 +76,25 @@ def test_plugin_chain_trains_evaluates_tabulates_and_reruns_nothing(tmp_path):
     assert "Orientation" in patterns and "| saco (n=1) |" in patterns
     again = subprocess.run(["bash", "zoo/build_world_plugins.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert again.returncode == 0 and "train:" not in again.stderr and "world generate" not in again.stderr
+
+
+def test_mllm_chain_swaps_retrains_evaluates_and_names_a_missing_dcr_encoder(tmp_path):
+    env = {**os.environ, "ENCODERS": "base", "SEEDS": "0", "WORLDS": "100", "N": "12", "SWAP_STEPS": "2",
+           "TRAIN_N": "24", "EXTRA": "trainer.batch_size=4 trainer.log_every=1", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1", "OUT": str(tmp_path / "out"), "RESULTS": str(tmp_path / "results"),
+           "TRAIN_WORLD": str(tmp_path / "train-world"), "DCR": str(tmp_path / "no-dcr"),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    first = subprocess.run(["bash", "zoo/build_world_mllm.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-3000:]
+    mllm = tmp_path / "out" / "models" / "base-0"
+    assert (mllm / "encoder.txt").read_text().strip() == "zoo:tiny-clip"
+    summary = json.loads((tmp_path / "results" / "eval" / "base-0-w100" / "summary.json").read_text())
+    assert {"mmvp", "pope", "cv_bench"} <= set(summary)
+    table = json.loads((tmp_path / "results" / "table" / "comparison.json").read_text())
+    assert table["labels"] == ["base"]
+    again = subprocess.run(["bash", "zoo/build_world_mllm.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and "train:" not in again.stderr
+
+    missing = subprocess.run(["bash", "zoo/build_world_mllm.sh"], cwd=ROOT, env={**env, "ENCODERS": "lora"},
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "no DCR encoder in" in missing.stderr and missing.stderr.count("\n") == 1

@@ -18,11 +18,13 @@ WORLDS=${WORLDS:-"100 101 102"}
 SWAP_STEPS=${SWAP_STEPS:-500}
 N=${N:-135}
 TRAIN_WORLD=${TRAIN_WORLD:-runs/llava/world-train}  # zoo/tiny-llava/build.sh's training world (seed 10), made here when absent
+TRAIN_N=${TRAIN_N:-12000}  # items per benchmark of that training world when it is made here
+read -r -a EXTRA_ARGS <<< "${EXTRA:-}"  # more projector-training overrides, space-separated (e.g. "trainer.batch_size=32")
 mkdir -p "$OUT" "$RESULTS"
 source zoo/chain.sh
 
 if [ ! -f "$TRAIN_WORLD/llava_mix_leg3.json" ]; then  # the swaps' format mix, as zoo/tiny-llava/build.sh makes it
-  [ -f "$TRAIN_WORLD/world.json" ] || openeyes world generate --out "$TRAIN_WORLD" --seed 10 --n 12000 --size 64 \
+  [ -f "$TRAIN_WORLD/world.json" ] || openeyes world generate --out "$TRAIN_WORLD" --seed 10 --n "$TRAIN_N" --size 64 \
       --only llava_pretrain,llava_instruct,mmvp,pope,cv_bench,naturalbench
   openeyes integrate world-mix --world "$TRAIN_WORLD" --out "$TRAIN_WORLD/llava_mix_leg3.json" --seed 3 \
       --count pope=12000 --count mmvp=23760 --count cv_bench=6000 --count naturalbench=6000 --conversations 1000
@@ -45,7 +47,8 @@ for label in $ENCODERS; do
           --out "$OUT/swap-$label-$seed"
       openeyes integrate train --stage 1 --mllm "$OUT/swap-$label-$seed" --data "$TRAIN_WORLD/llava_mix_leg3.json" --out "$mllm" \
           --config zoo/tiny-llava/stage1.yaml trainer.steps="$SWAP_STEPS" trainer.batch_size=64 trainer.seed="$seed" \
-          trainer.resume=auto trainer.out_dir="$OUT/train/$label-$seed"
+          trainer.resume=auto trainer.out_dir="$OUT/train/$label-$seed" \
+          ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}
       echo "$encoder" > "$mllm/encoder.txt"  # which encoder this swap holds
     fi
     for w in $WORLDS; do
