@@ -7,7 +7,8 @@
 #   2. stage 2 for MODES (lora: r=16 adapters, the reference; full: the whole vision tower) and SEEDS,
 #      in legs STAGE2_LEGS; after each leg the encoder is evaluated on the held-out world exports of
 #      seeds 100, 101, 102 (openeyes eval encoder --bench all), next to the base, and its L_dcr reported
-#      ($RESULTS/stage2.jsonl); a mode/seed stops at the leg where L_dcr fell by less than PLATEAU2 (1 %).
+#      ($RESULTS/stage2.jsonl); a mode/seed stops at the leg where L_dcr fell by less than PLATEAU2 (1 %),
+#      from STAGE2_MIN (1,000) steps on. Seed by seed: LoRA then full for seed 0, then seed 1, ...
 #   3. Theorem 1's class scatters (training/objectives/dcr_scatter.py), base vs each newest encoder, t = 100 and 500.
 # Seed s trains stage 2 with trainer.seed=s, dcr.seed=s on world seed 1+s (as zoo/evidence_dcr.sh).
 # After every leg $STATE (state/world-dcr) receives the markers, the projector, the stage-1 log and the
@@ -30,6 +31,7 @@ BIND=${BIND:-0.5}
 PLATEAU=${PLATEAU:-0.02}
 SCATTER_TIMESTEPS=${SCATTER_TIMESTEPS:-"100 500"}  # Theorem 1's scatters at these prior timesteps
 PLATEAU2=${PLATEAU2:-0.01}  # stage 2 stops a mode/seed once a leg lowers its L_dcr (mean of the last 10 logs) by less than 1 %
+STAGE2_MIN=${STAGE2_MIN:-1000}  # ... but not before this many steps: a loss flat from the start is no reason to stop early
 N=${N:-540}
 EVAL=${EVAL:-1}
 STATE=${STATE:-state/world-dcr}  # a copy of what resuming needs after every leg: commit it to carry the chain to another machine
@@ -132,9 +134,9 @@ rows = [json.loads(line) for line in open(path)] if os.path.exists(path) else []
 print(next((r["dcr"] for r in reversed(rows) if (r.get("mode"), r.get("seed"), r.get("leg")) == (mode, seed, leg)), ""))
 PY
 }
-for mode in $MODES; do
-  lora=true; [ "$mode" = full ] && lora=false
-  for seed in $SEEDS; do
+for seed in $SEEDS; do  # seed by seed, both modes each: every finished seed is a complete LoRA-vs-full comparison
+  for mode in $MODES; do
+    lora=true; [ "$mode" = full ] && lora=false
     previous=""
     for steps in $STAGE2_LEGS; do  # a leg's marker means: trained, exported, evaluated, reported
       model="$OUT/models/$mode-$seed/leg-$steps"
@@ -152,7 +154,7 @@ print(json.dumps(r))" "$mode" "$seed" "$steps" >> "$RESULTS/stage2.jsonl"
       loss=$(stage2_loss "$mode" "$seed" "$steps")
       if python -c "import sys; loss, prev, plateau = sys.argv[1:4]
 sys.exit(0 if loss and prev and float(prev) - float(loss) < float(plateau) * float(prev) else 1)" \
-          "$loss" "$previous" "$PLATEAU2"; then
+          "$loss" "$previous" "$PLATEAU2" && [ "$steps" -ge "$STAGE2_MIN" ]; then
         echo "stage 2 $mode seed $seed: L_dcr plateaued at leg $steps ($previous -> $loss)"
         break
       fi
