@@ -2,7 +2,9 @@
 
 ``openeyes eval compare --by-pattern`` adds them beside the headline table: one row per run label
 (repeats share a label, as in ``compare``) and one column per MMVP pattern (or CV-Bench task), for
-- MMVP-VLM: the pair accuracy (percent) of each of the nine categories;
+- MMVP-VLM: the pair accuracy (percent) of each of the nine categories, and the mean cosine between
+  the pooled embeddings of a pair's two images (an encoder that sees the one-attribute difference
+  better places them further apart, whatever the text tower makes of it);
 - the attribute probe: the test accuracy of each pattern's linear probe on pooled features and on
   patch tokens;
 - MMVP answered by an MLLM on a world export: the pair accuracy (percent) of each world pattern,
@@ -27,9 +29,11 @@ CV_BENCH_TASKS = ("Count", "Relation", "Depth", "Distance")
 Reader = Callable[[dict, Path], dict[str, Any]]  # (results.json, results folder) -> {column: value or None}
 
 
-def _mmvp_vlm(raw: dict, _: Path) -> dict[str, Any]:
-    categories = raw.get("per_category") or {}
-    return {p: (categories.get(TYPE_TO_CATEGORY[p]) or {}).get("accuracy") for p in PATTERNS}
+def _mmvp_vlm(field: str) -> Reader:
+    def read(raw: dict, _: Path) -> dict[str, Any]:
+        categories = raw.get("per_category") or {}
+        return {p: (categories.get(TYPE_TO_CATEGORY[p]) or {}).get(field) for p in PATTERNS}
+    return read
 
 
 def _probe(kind: str) -> Reader:
@@ -55,7 +59,9 @@ def _cv_bench_tasks(raw: dict, _: Path) -> dict[str, Any]:
 
 
 TABLES: dict[str, tuple[str, tuple[str, ...], Reader]] = {  # table -> (benchmark, columns, reader)
-    "MMVP-VLM pair accuracy (%)": ("mmvp_vlm", PATTERNS, _mmvp_vlm),
+    "MMVP-VLM pair accuracy (%)": ("mmvp_vlm", PATTERNS, _mmvp_vlm("accuracy")),
+    "MMVP-VLM image-pair cosine (lower: the pair's two images further apart)": ("mmvp_vlm", PATTERNS,
+                                                                               _mmvp_vlm("image_pair_cosine")),
     "attribute probe, pooled features": ("attribute_probe", PATTERNS, _probe("pooled")),
     "attribute probe, patch tokens": ("attribute_probe", PATTERNS, _probe("patches")),
     "MMVP (MLLM) pair accuracy (%) per world pattern": ("mmvp", PATTERNS, _mmvp_world_patterns),

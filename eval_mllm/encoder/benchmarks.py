@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from openeyes.errors import UserError
 from openeyes.eval_mllm.encoder.context import EvalContext
@@ -43,19 +44,24 @@ def run_mmvp_vlm(ctx: EvalContext, path: Path) -> BenchmarkResult:
     score = mmvp_vlm.score_mmvp_vlm(
         logits, [(p.qid1, p.qid2) for p in pairs], [p.type for p in pairs]
     )
+    # how alike the encoder sees a pair's two images (outside the reference's scoring): [P]
+    pair_cosine = F.cosine_similarity(image_pairs[:, 0], image_pairs[:, 1], dim=-1).tolist()
     per_category = {}
     for category in mmvp_vlm.CATEGORIES:
         block_types = {v.type for v in score.verdicts if v.category == category}
         block_type = block_types.pop() if len(block_types) == 1 else "mixed"
+        cosines = [c for v, c in zip(score.verdicts, pair_cosine) if v.category == category]
         per_category[category] = {
             "accuracy": score.per_category[category],
             "type": block_type,
             "type_accuracy": score.per_type.get(block_type),
+            "image_pair_cosine": sum(cosines) / len(cosines) if cosines else None,
         }
     predictions = [
         {"qid1": v.qid1, "qid2": v.qid2, "pred1": v.pred1, "pred2": v.pred2, "gt1": v.gt1, "gt2": v.gt2,
-         "q1score": v.q1score, "q2score": v.q2score, "category": v.category, "type": v.type, "correct": v.correct}
-        for v in score.verdicts
+         "q1score": v.q1score, "q2score": v.q2score, "category": v.category, "type": v.type, "correct": v.correct,
+         "image_pair_cosine": cosine}
+        for v, cosine in zip(score.verdicts, pair_cosine)
     ]
     return BenchmarkResult(
         benchmark="mmvp_vlm",

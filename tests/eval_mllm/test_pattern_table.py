@@ -69,3 +69,16 @@ def test_mllm_runs_get_world_mmvp_patterns_from_predictions_and_cv_bench_tasks(t
     assert tasks["Count"]["mean"] == pytest.approx(37.5) and tasks["Depth"]["n"] == 2 and tasks["Relation"]["n"] == 0
     text = (tmp_path / "out" / "patterns.md").read_text()
     assert "| model | Count | Relation | Depth | Distance |" in text
+
+
+def test_image_pair_cosine_table_averages_repeats_and_skips_runs_without_it(tmp_path):
+    for seed, cosine in enumerate((0.9, 0.7)):
+        per_category = {TYPE_TO_CATEGORY[p]: {"accuracy": 0.0, "type": p, "image_pair_cosine": cosine} for p in PATTERNS}
+        _write(tmp_path / f"dcr{seed}" / "mmvp_vlm", "mmvp_vlm", {"average": 0.0, "pair_accuracy": 0.0}, per_category)
+    _mmvp(tmp_path / "old", 1.0)  # results written before the cosine existed
+    summary = write_pattern_tables([f"dcr={tmp_path / 'dcr0'}", f"dcr={tmp_path / 'dcr1'}", f"old={tmp_path / 'old'}"],
+                                   tmp_path / "out")
+    table = next(rows for name, rows in summary.items() if name.startswith("MMVP-VLM image-pair cosine"))
+    assert list(table) == ["dcr"] and table["dcr"]["Camera Perspective"]["mean"] == pytest.approx(0.8)
+    assert table["dcr"]["Camera Perspective"]["n"] == 2
+    assert list(summary["MMVP-VLM pair accuracy (%)"]) == ["dcr", "old"]

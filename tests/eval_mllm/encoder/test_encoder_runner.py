@@ -77,6 +77,20 @@ def test_mmvp_predictions_follow_the_encoders_own_logits(tiny_encoder, export_ro
     assert result["metrics"]["average"] == pytest.approx(expected)
 
 
+def test_mmvp_vlm_reports_how_alike_each_pair_of_images_embeds(tiny_encoder, export_root):
+    from PIL import Image
+
+    result = evaluate_encoder(tiny_encoder, "mmvp_vlm", export_root / "mmvp_vlm")
+    folder = export_root / "mmvp_vlm" / "MLLM_VLM Images" / "Orientation"
+    images = [Image.open(folder / f"{q}.jpg").convert("RGB") for q in (1, 2)]
+    with torch.no_grad():
+        first, second = tiny_encoder.encode_image(tiny_encoder.preprocess(images))
+    assert result["predictions"][0]["image_pair_cosine"] == pytest.approx(F.cosine_similarity(first, second, dim=0).item(), abs=1e-5)
+    for category, block in result["per_category"].items():
+        cosines = [p["image_pair_cosine"] for p in result["predictions"] if p["category"] == category]
+        assert len(cosines) == 15 and block["image_pair_cosine"] == pytest.approx(sum(cosines) / 15)
+
+
 def test_batch_size_does_not_change_numbers(tiny_encoder, export_root):
     a = evaluate_encoder(tiny_encoder, "zeroshot", export_root, batch_size=1)
     b = evaluate_encoder(tiny_encoder, "zeroshot", export_root, batch_size=64)
