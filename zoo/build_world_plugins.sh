@@ -30,7 +30,7 @@ for objective in $OBJECTIVES; do
   for seed in $SEEDS; do
     model="$OUT/models/$objective-$seed-$STEPS"
     [ -f "$model/openeyes.json" ] || openeyes train encoder --config "zoo/tiny-$objective/train.yaml" \
-        trainer.mixed_precision=auto trainer.steps="$STEPS" trainer.seed="$seed" data.world_seed=$((1 + seed)) \
+        trainer.steps="$STEPS" trainer.seed="$seed" data.world_seed=$((1 + seed)) \
         trainer.resume=auto out="$model" trainer.out_dir="$OUT/train/$objective-$seed-$STEPS" ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}
     evaluate_encoder_worlds "$model" "$RESULTS/eval/$objective-$seed-$STEPS" "$WORLD_ROOT"
     for w in $WORLDS; do runs+=("$objective=$RESULTS/eval/$objective-$seed-$STEPS-w$w"); done
