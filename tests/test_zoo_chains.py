@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = {"PRIOR": "zoo:tiny-prior", "STAGE1_LEGS": "2 4", "STAGE2_LEGS": "2 4", "MODES": "lora", "SEEDS": "0",
-       "WORLDS": "100", "N": "90", "SCATTER_TIMESTEPS": "100", "STAGE2_MIN": "2", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+       "WORLDS": "100", "N": "90", "SCATTER_TIMESTEPS": "100", "STAGE2_MIN": "2", "PUBLISH": "", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
        "EXTRA": "stage1.trainer.batch_size=4 stage2.trainer.batch_size=4 stage1.trainer.log_every=1 "
                 "stage2.trainer.log_every=1 stage1.trainer.checkpoint_every=2 stage2.trainer.checkpoint_every=2"}
 

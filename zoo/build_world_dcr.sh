@@ -31,6 +31,7 @@ BIND=${BIND:-0.5}
 PLATEAU=${PLATEAU:-0.02}
 SCATTER_TIMESTEPS=${SCATTER_TIMESTEPS:-"100 500"}  # Theorem 1's scatters at these prior timesteps
 PLATEAU2=${PLATEAU2:-0.01}  # stage 2 stops a mode/seed once a leg lowers its L_dcr (mean of the last 10 logs) by less than 1 %
+PUBLISH=${PUBLISH-lora-0}  # the mode-seed whose final encoder becomes zoo:world-dcr when its legs end ("" for none)
 STAGE2_MIN=${STAGE2_MIN:-1000}  # ... but not before this many steps: a loss flat from the start is no reason to stop early
 N=${N:-540}
 EVAL=${EVAL:-1}
@@ -160,6 +161,10 @@ sys.exit(0 if loss and prev and float(prev) - float(loss) < float(plateau) * flo
       fi
       previous=$loss
     done
+    final=$(newest_leg "$OUT/models/$mode-$seed")
+    if [ "$mode-$seed" = "$PUBLISH" ] && [ -n "$final" ] && [ "$(cat "$OUT/published" 2> /dev/null)" != "$final" ]; then
+      openeyes zoo publish "$final" world-dcr && echo "$final" > "$OUT/published"  # the demo's DCR encoder
+    fi
   done
 done
 
