@@ -40,6 +40,9 @@ def test_dcr_chain_reports_every_leg_resumes_and_refuses_another_prior(tmp_path)
         summary = json.loads((results / "eval" / name / "summary.json").read_text())
         assert "mmvp_vlm" in json.dumps(summary)
     assert not list((results / "eval" / "lora-0-leg2-w100").rglob("*.png"))  # pruned, the base keeps its plots
+    assert json.loads((results / "table" / "comparison.json").read_text())["labels"] == ["base", "dcr-lora"]
+    assert json.loads((results / "table-legs" / "comparison.json").read_text())["labels"] == ["base", "lora-2", "lora-4"]
+    assert "| dcr-lora (n=1) |" in (results / "table" / "patterns.md").read_text()
     scatters = sorted(p.name for p in (results / "theorem1").glob("*.json"))
     assert scatters == ["lora-0-leg-4-t100.json"]
     scatter = json.loads((results / "theorem1" / scatters[0]).read_text())["models"]

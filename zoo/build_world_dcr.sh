@@ -168,6 +168,29 @@ sys.exit(0 if loss and prev and float(prev) - float(loss) < float(plateau) * flo
   done
 done
 
+# The tables: the base vs each mode at its final leg (one repeat per seed and world) -> $RESULTS/table, and
+# every leg on the way (mode-leg labels) -> $RESULTS/table-legs; both with the per-pattern tables
+if [ "$EVAL" = 1 ]; then
+  finals=() legs=()
+  for w in $WORLDS; do finals+=("base=$RESULTS/eval/base-w$w"); legs+=("base=$RESULTS/eval/base-w$w"); done
+  bases=${#finals[@]}
+  for mode in $MODES; do
+    for seed in $SEEDS; do
+      newest=$(newest_leg "$OUT/models/$mode-$seed")
+      [ -n "$newest" ] || continue
+      for w in $WORLDS; do finals+=("dcr-$mode=$RESULTS/eval/$mode-$seed-leg${newest##*leg-}-w$w"); done
+      for done_leg in $({ ls "$OUT/s2-$mode-$seed"/leg-*.done 2> /dev/null || true; } | sort -V); do
+        steps=${done_leg##*leg-}; steps=${steps%.done}
+        for w in $WORLDS; do legs+=("$mode-$steps=$RESULTS/eval/$mode-$seed-leg$steps-w$w"); done
+      done
+    done
+  done
+  if [ ${#finals[@]} -gt "$bases" ]; then
+    openeyes eval compare "${finals[@]}" --out "$RESULTS/table" --by-pattern > /dev/null
+    openeyes eval compare "${legs[@]}" --out "$RESULTS/table-legs" --by-pattern > /dev/null
+  fi
+fi
+
 # Theorem 1: class scatter in feature and noise space, the base vs each seed's newest encoder of each mode
 # (same stage-1 projector and prior), at an early and a late timestep; one file per mode, seed and timestep
 for mode in $MODES; do
