@@ -4,7 +4,7 @@ import pytest
 from openeyes.cli import main
 from openeyes.zoo_registry import entries, resolve
 
-ENCODERS = ("tiny-clip", "tiny-saco", "tiny-clipin", "tiny-xclip", "tiny-dcr")
+ENCODERS = ("tiny-clip", "tiny-saco", "tiny-clipin", "tiny-xclip", "tiny-dcr", "world-dcr")
 MLLMS = ("tiny-llava", "tiny-llava-saco", "tiny-llava-clipin", "tiny-llava-xclip", "tiny-llava-dcr")
 
 
