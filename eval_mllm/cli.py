@@ -228,3 +228,26 @@ def compare_command(
     plots = sorted(path.name for path in Path(out).glob("*.png"))
     typer.echo(f"comparison written to {out}: comparison.md, comparison.json"
                + (f", {len(plots)} plot{'s' if len(plots) != 1 else ''} ({', '.join(plots)})" if plots else ""))
+
+
+@app.command("drift")
+def drift_command(
+    encoder: str = typer.Option(..., "--encoder", help="The fine-tuned encoder (artifact dir, zoo name, HF dir...)."),
+    reference: str = typer.Option(..., "--reference", help="The encoder it started from (e.g. zoo:tiny-clip)."),
+    data: Path = typer.Option(..., "--data", help="An MMVP-VLM folder (a world export's mmvp_vlm/): its pair images."),
+    out: Path = typer.Option(None, "--out", help="Also write the report here as JSON."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Images per forward pass."),
+) -> None:
+    """How far ENCODER moved from REFERENCE: same-image embedding and patch cosines and pair cosines per MMVP
+    pattern, and the image tower's relative weight change. Prints the report as one JSON line."""
+    import json
+
+    from openeyes.encoders.loading import load_encoder
+    from openeyes.eval_mllm.encoder.drift import drift_json, measure_drift
+
+    report = drift_json(measure_drift(load_encoder(reference), load_encoder(encoder), data, batch_size=batch_size))
+    text = json.dumps(report)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    typer.echo(text)

@@ -43,6 +43,9 @@ def test_dcr_chain_reports_every_leg_resumes_and_refuses_another_prior(tmp_path)
     assert json.loads((results / "table" / "comparison.json").read_text())["labels"] == ["base", "dcr-lora"]
     assert json.loads((results / "table-legs" / "comparison.json").read_text())["labels"] == ["base", "lora-2", "lora-4"]
     assert "| dcr-lora (n=1) |" in (results / "table" / "patterns.md").read_text()
+    assert sorted(p.name for p in (results / "drift").glob("*.json")) == ["lora-0-leg2.json", "lora-0-leg4.json"]
+    drift = json.loads((results / "drift" / "lora-0-leg4.json").read_text())
+    assert drift["relative_weight_change"] >= 0 and 0.9 < drift["embedding_cosine"] <= 1.0 + 1e-6 and drift["per_pattern"]
     scatters = sorted(p.name for p in (results / "theorem1").glob("*.json"))
     assert scatters == ["lora-0-leg-4-t100.json"]
     scatter = json.loads((results / "theorem1" / scatters[0]).read_text())["models"]

@@ -9,6 +9,8 @@
 #      seeds 100, 101, 102 (openeyes eval encoder --bench all), next to the base, and its L_dcr reported
 #      ($RESULTS/stage2.jsonl); a mode/seed stops at the leg where L_dcr fell by less than PLATEAU2 (1 %),
 #      from STAGE2_MIN (1,000) steps on. Seed by seed: LoRA then full for seed 0, then seed 1, ...
+#      Each leg's encoder also gets `openeyes eval drift` against the base ($RESULTS/drift/<mode>-<seed>-leg<steps>.json):
+#      how far its weights, embeddings and patch tokens moved, and each MMVP pattern's image-pair cosine.
 #   3. Theorem 1's class scatters (training/objectives/dcr_scatter.py), base vs each newest encoder, t = 100 and 500.
 # Seed s trains stage 2 with trainer.seed=s, dcr.seed=s on world seed 1+s (as zoo/evidence_dcr.sh).
 # After every leg $STATE (state/world-dcr) receives the markers, the projector, the stage-1 log and the
@@ -55,6 +57,13 @@ source zoo/chain.sh
 evaluate() {  # evaluate MODEL NAME: every held-out world (the base keeps its figures and predictions)
   [ "$EVAL" = 1 ] || return 0
   KEEP_FILES=$([ "$2" = base ] && echo 1 || echo 0) evaluate_encoder_worlds "$1" "$RESULTS/eval/$2" "$OUT/world"
+}
+
+drift() {  # drift MODEL LABEL: how far MODEL moved from the base on the first world's MMVP-VLM pair images
+  [ "$EVAL" = 1 ] || return 0
+  local file="$RESULTS/drift/$2.json"
+  [ -f "$file" ] || openeyes eval drift --encoder "$1" --reference zoo:tiny-clip --data "$OUT/world-${WORLDS%% *}/mmvp_vlm" \
+      --out "$file" > /dev/null
 }
 
 leg_binding() {  # the binding recorded for stage-1 leg $1 ("" when that leg has no report)
@@ -146,6 +155,7 @@ for seed in $SEEDS; do  # seed by seed, both modes each: every finished seed is 
             out="$model" lora.enabled=$lora stage2.trainer.steps="$steps" stage2.trainer.seed="$seed" dcr.seed="$seed" \
             data.world_seed=$((1 + seed))
         evaluate "$model" "$mode-$seed-leg$steps"
+        drift "$model" "$mode-$seed-leg$steps"
         python -m openeyes.training.recipes.dcr_report "$OUT/s2-$mode-$seed/stage2" --negatives "$K" --last 10 |
           python -c "import json, sys; r = json.load(sys.stdin); r.update(mode=sys.argv[1], seed=int(sys.argv[2]), leg=int(sys.argv[3]))
 print(json.dumps(r))" "$mode" "$seed" "$steps" >> "$RESULTS/stage2.jsonl"
@@ -165,6 +175,12 @@ sys.exit(0 if loss and prev and float(prev) - float(loss) < float(plateau) * flo
     if [ "$mode-$seed" = "$PUBLISH" ] && [ -n "$final" ] && [ "$(cat "$OUT/published" 2> /dev/null)" != "$final" ]; then
       openeyes zoo publish "$final" world-dcr && echo "$final" > "$OUT/published"  # the demo's DCR encoder
     fi
+  done
+done
+
+for models in "$OUT"/models/*-*; do  # drift of legs that finished before the chain measured it (their models still here)
+  for model in $({ ls -d "$models"/leg-* 2> /dev/null || true; } | sort -V); do
+    drift "$model" "$(basename "$models")-leg${model##*leg-}"
   done
 done
 

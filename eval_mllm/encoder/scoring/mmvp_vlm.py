@@ -115,6 +115,11 @@ def check_type_groups(types: Sequence[str], pairs_per_type: int) -> None:
         raise UserError(f"MMVP-VLM: expected {len(CATEGORIES)} Types, found {len(counts)}: {sorted(counts)}")
 
 
+def pair_category(index: int, block: int = REFERENCE_PAIRS_PER_CATEGORY) -> str:
+    """The reference's category of pair ``index`` (CSV order): nine row-order blocks of ``block`` pairs, repeated."""
+    return CATEGORIES[(index // block) % len(CATEGORIES)]
+
+
 def score_mmvp_vlm(
     logits: torch.Tensor,
     qids: Sequence[tuple[int, int]],
@@ -146,7 +151,7 @@ def score_mmvp_vlm(
         gt1, gt2 = ground_truth(qid1), ground_truth(qid2)
         verdicts.append(PairVerdict(
             qid1=qid1, qid2=qid2, pred1=pred1, pred2=pred2, gt1=gt1, gt2=gt2, q1score=p1, q2score=p2,
-            category=CATEGORIES[(index // block) % len(CATEGORIES)], type=qtype,
+            category=pair_category(index, block), type=qtype,
             correct=(pred1 == gt1 and pred2 == gt2),
         ))
 
