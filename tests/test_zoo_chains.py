@@ -104,3 +104,11 @@ def test_mllm_chain_swaps_retrains_evaluates_and_names_a_missing_dcr_encoder(tmp
     missing = subprocess.run(["bash", "zoo/build_world_mllm.sh"], cwd=ROOT, env={**env, "ENCODERS": "lora"},
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "no DCR encoder in" in missing.stderr and missing.stderr.count("\n") == 1
+
+
+def test_dcr_chain_trains_the_full_tower_at_its_own_learning_rate(tmp_path):
+    run = chain(tmp_path, MODES="full", STAGE1_LEGS="2", STAGE2_LEGS="2", EVAL="0", FULL_LR="3e-05")
+    assert run.returncode == 0, run.stderr[-3000:]
+    saved = tmp_path / "state" / "s2-full-0" / "stage2" / "checkpoints"
+    config = json.loads(next(saved.glob("step_*/state.json")).read_text())["config"]
+    assert config["lora"]["enabled"] is False and config["optim"]["lr"] == 3e-05

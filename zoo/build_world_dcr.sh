@@ -4,7 +4,7 @@
 #      the leg's last logged steps (L_dcr placed between its chance value and perfect separation,
 #      training/recipes/dcr_report.py) reaches BIND (default 0.5), or it plateaus (it grew less
 #      than PLATEAU, default 0.02, over the leg). Each leg's report goes to $RESULTS/stage1.jsonl.
-#   2. stage 2 for MODES (lora: r=16 adapters, the reference; full: the whole vision tower) and SEEDS,
+#   2. stage 2 for MODES (lora: r=16 adapters, the reference, lr 1e-4; full: the whole vision tower, lr FULL_LR) and SEEDS,
 #      in legs STAGE2_LEGS; after each leg the encoder is evaluated on the held-out world exports of
 #      seeds 100, 101, 102 (openeyes eval encoder --bench all), next to the base, and its L_dcr reported
 #      ($RESULTS/stage2.jsonl); a mode/seed stops at the leg where L_dcr fell by less than PLATEAU2 (1 %),
@@ -32,6 +32,7 @@ WORLDS=${WORLDS:-"100 101 102"}
 BIND=${BIND:-0.5}
 PLATEAU=${PLATEAU:-0.02}
 SCATTER_TIMESTEPS=${SCATTER_TIMESTEPS:-"100 500"}  # Theorem 1's scatters at these prior timesteps
+FULL_LR=${FULL_LR:-1e-5}  # stage-2 lr of the full vision tower (LoRA keeps the config's 1e-4): at 1e-4 the whole tower forgot zero-shot within 250 steps
 PLATEAU2=${PLATEAU2:-0.01}  # stage 2 stops a mode/seed once a leg lowers its L_dcr (mean of the last 10 logs) by less than 1 %
 PUBLISH=${PUBLISH-lora-0}  # the mode-seed whose final encoder becomes zoo:world-dcr when its legs end ("" for none)
 STAGE2_MIN=${STAGE2_MIN:-1000}  # ... but not before this many steps: a loss flat from the start is no reason to stop early
@@ -146,14 +147,15 @@ PY
 }
 for seed in $SEEDS; do  # seed by seed, both modes each: every finished seed is a complete LoRA-vs-full comparison
   for mode in $MODES; do
-    lora=true; [ "$mode" = full ] && lora=false
+    lora=true lr_args=()
+    if [ "$mode" = full ]; then lora=false lr_args=(stage2.optim.lr="$FULL_LR"); fi
     previous=""
     for steps in $STAGE2_LEGS; do  # a leg's marker means: trained, exported, evaluated, reported
       model="$OUT/models/$mode-$seed/leg-$steps"
       if [ ! -f "$OUT/s2-$mode-$seed/leg-$steps.done" ]; then
         [ -f "$model/openeyes.json" ] || openeyes train dcr --stage 2 "${COMMON[@]}" run_dir="$OUT/s2-$mode-$seed" \
             out="$model" lora.enabled=$lora stage2.trainer.steps="$steps" stage2.trainer.seed="$seed" dcr.seed="$seed" \
-            data.world_seed=$((1 + seed))
+            data.world_seed=$((1 + seed)) ${lr_args[@]+"${lr_args[@]}"}
         evaluate "$model" "$mode-$seed-leg$steps"
         drift "$model" "$mode-$seed-leg$steps"
         python -m openeyes.training.recipes.dcr_report "$OUT/s2-$mode-$seed/stage2" --negatives "$K" --last 10 |
