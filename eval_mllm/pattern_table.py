@@ -4,7 +4,9 @@
 (repeats share a label, as in ``compare``) and one column per MMVP pattern (or CV-Bench task), for
 - MMVP-VLM: the pair accuracy (percent) of each of the nine categories, and the mean cosine between
   the pooled embeddings of a pair's two images (an encoder that sees the one-attribute difference
-  better places them further apart, whatever the text tower makes of it);
+  better places them further apart, whatever the text tower makes of it), and the mean probability
+  the text->image softmax gives each statement's own image (0.5: no preference; it moves before the
+  pair accuracy, which needs both statements above 0.5);
 - the attribute probe: the test accuracy of each pattern's linear probe on pooled features and on
   patch tokens;
 - MMVP answered by an MLLM on a world export: the pair accuracy (percent) of each world pattern,
@@ -62,6 +64,8 @@ TABLES: dict[str, tuple[str, tuple[str, ...], Reader]] = {  # table -> (benchmar
     "MMVP-VLM pair accuracy (%)": ("mmvp_vlm", PATTERNS, _mmvp_vlm("accuracy")),
     "MMVP-VLM image-pair cosine (lower: the pair's two images further apart)": ("mmvp_vlm", PATTERNS,
                                                                                _mmvp_vlm("image_pair_cosine")),
+    "MMVP-VLM right-image probability (0.5: no preference)": ("mmvp_vlm", PATTERNS,
+                                                               _mmvp_vlm("right_image_probability")),
     "attribute probe, pooled features": ("attribute_probe", PATTERNS, _probe("pooled")),
     "attribute probe, patch tokens": ("attribute_probe", PATTERNS, _probe("patches")),
     "MMVP (MLLM) pair accuracy (%) per world pattern": ("mmvp", PATTERNS, _mmvp_world_patterns),

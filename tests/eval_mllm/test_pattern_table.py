@@ -82,3 +82,14 @@ def test_image_pair_cosine_table_averages_repeats_and_skips_runs_without_it(tmp_
     assert list(table) == ["dcr"] and table["dcr"]["Camera Perspective"]["mean"] == pytest.approx(0.8)
     assert table["dcr"]["Camera Perspective"]["n"] == 2
     assert list(summary["MMVP-VLM pair accuracy (%)"]) == ["dcr", "old"]
+    assert not any(name.startswith("MMVP-VLM right-image") for name in summary)  # no run recorded it
+
+
+def test_right_image_probability_table(tmp_path):
+    for seed, right in enumerate((0.6, 0.5)):
+        per_category = {TYPE_TO_CATEGORY[p]: {"accuracy": 0.0, "type": p, "right_image_probability": right} for p in PATTERNS}
+        _write(tmp_path / f"run{seed}" / "mmvp_vlm", "mmvp_vlm", {"average": 0.0, "pair_accuracy": 0.0}, per_category)
+    summary = write_pattern_tables([f"dcr={tmp_path / 'run0'}", f"dcr={tmp_path / 'run1'}"], tmp_path / "out")
+    table = summary["MMVP-VLM right-image probability (0.5: no preference)"]
+    assert table["dcr"]["Orientation"]["mean"] == pytest.approx(0.55) and table["dcr"]["Orientation"]["n"] == 2
+    assert "**MMVP-VLM right-image probability (0.5: no preference)**" in (tmp_path / "out" / "patterns.md").read_text()

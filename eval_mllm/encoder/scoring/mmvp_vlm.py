@@ -97,6 +97,15 @@ def predict_pair(logits_per_text: torch.Tensor) -> tuple[str, str, float, float]
     return ("img1" if p1 > 0.5 else "img2"), ("img1" if p2 > 0.5 else "img2"), p1, p2
 
 
+def right_image_probability(verdict: PairVerdict) -> float:
+    """The mean over a pair's two statements of the probability the text->image softmax gives the
+    statement's own image (outside the reference's scoring). 0.5: no preference; the pair counts as
+    right only when both probabilities exceed 0.5, so this moves before the accuracy does."""
+    own1 = verdict.q1score if verdict.gt1 == "img1" else 1.0 - verdict.q1score
+    own2 = verdict.q2score if verdict.gt2 == "img1" else 1.0 - verdict.q2score
+    return 0.5 * (own1 + own2)
+
+
 def pair_logits(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: float) -> torch.Tensor:
     """CLIP's logits_per_text for pairs: [P, 2, D] images, [P, 2, D] texts -> [P, 2 texts, 2 images]."""
     image_emb = torch.nn.functional.normalize(image_emb.float(), dim=-1)

@@ -89,6 +89,10 @@ def test_mmvp_vlm_reports_how_alike_each_pair_of_images_embeds(tiny_encoder, exp
     for category, block in result["per_category"].items():
         cosines = [p["image_pair_cosine"] for p in result["predictions"] if p["category"] == category]
         assert len(cosines) == 15 and block["image_pair_cosine"] == pytest.approx(sum(cosines) / 15)
+        rights = [p["right_image_probability"] for p in result["predictions"] if p["category"] == category]
+        assert block["right_image_probability"] == pytest.approx(sum(rights) / 15)
+    first = result["predictions"][0]  # statement 1 belongs to image 1, statement 2 to image 2
+    assert first["right_image_probability"] == pytest.approx(0.5 * (first["q1score"] + 1 - first["q2score"]))
 
 
 def test_batch_size_does_not_change_numbers(tiny_encoder, export_root):

@@ -4,7 +4,7 @@ import torch
 
 from openeyes.errors import UserError
 from openeyes.eval_mllm.encoder.scoring.mmvp_vlm import (
-    CATEGORIES, ground_truth, pair_logits, predict_pair, score_mmvp_vlm,
+    CATEGORIES, ground_truth, pair_logits, predict_pair, right_image_probability, score_mmvp_vlm,
 )
 
 TYPES = ["Orientation", "Presence", "State", "Quantity", "Spatial", "Color",
@@ -103,3 +103,16 @@ def test_pair_logits_match_clip_logits_per_text():
         i = torch.nn.functional.normalize(images[p], dim=-1)
         t = torch.nn.functional.normalize(texts[p], dim=-1)
         assert torch.allclose(logits[p], 100.0 * t @ i.T, atol=1e-5)
+
+
+def test_right_image_probability_is_the_mean_softmax_on_each_statements_own_image():
+    logits = torch.stack([RIGHT, TIE, torch.tensor([[0.0, 3.0], [0.0, 1.0]])])  # right, tie, text 1 wrong
+    score = score_mmvp_vlm(torch.cat([logits, TIE.expand(132, 2, 2)]), *reference_set()[:2])
+    right, tie, wrong = (right_image_probability(v) for v in score.verdicts[:3])
+    sigmoid = torch.sigmoid(torch.tensor(1.0)).item()
+    assert right == pytest.approx(sigmoid) and tie == pytest.approx(0.5)
+    # text 1 gives its own image 1 / (1 + e^3); text 2 gives image 1 1 / (1 + e), so its own image 1 - that
+    expected = 0.5 * (1 / (1 + torch.e ** 3) + (1 - 1 / (1 + torch.e)))
+    assert wrong == pytest.approx(expected) and not score.verdicts[2].correct
+    swapped = score.verdicts[0].__class__(**{**score.verdicts[0].__dict__, "gt1": "img2", "gt2": "img1"})
+    assert right_image_probability(swapped) == pytest.approx(1 - sigmoid)  # the ground truth decides which image is own
