@@ -47,18 +47,21 @@ def run_mmvp_vlm(ctx: EvalContext, path: Path) -> BenchmarkResult:
     # how alike the encoder sees a pair's two images (outside the reference's scoring): [P]
     pair_cosine = F.cosine_similarity(image_pairs[:, 0], image_pairs[:, 1], dim=-1).tolist()
     right_probability = [mmvp_vlm.right_image_probability(v) for v in score.verdicts]  # [P]
+
+    def category_mean(category: str, per_pair: list[float]) -> float | None:  # over the category's pairs
+        picked = [x for v, x in zip(score.verdicts, per_pair) if v.category == category]
+        return sum(picked) / len(picked) if picked else None
+
     per_category = {}
     for category in mmvp_vlm.CATEGORIES:
         block_types = {v.type for v in score.verdicts if v.category == category}
         block_type = block_types.pop() if len(block_types) == 1 else "mixed"
-        cosines = [c for v, c in zip(score.verdicts, pair_cosine) if v.category == category]
-        rights = [r for v, r in zip(score.verdicts, right_probability) if v.category == category]
         per_category[category] = {
             "accuracy": score.per_category[category],
             "type": block_type,
             "type_accuracy": score.per_type.get(block_type),
-            "image_pair_cosine": sum(cosines) / len(cosines) if cosines else None,
-            "right_image_probability": sum(rights) / len(rights) if rights else None,
+            "image_pair_cosine": category_mean(category, pair_cosine),
+            "right_image_probability": category_mean(category, right_probability),
         }
     predictions = [
         {"qid1": v.qid1, "qid2": v.qid2, "pred1": v.pred1, "pred2": v.pred2, "gt1": v.gt1, "gt2": v.gt2,
