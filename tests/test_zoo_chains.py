@@ -109,6 +109,8 @@ def test_mllm_chain_swaps_retrains_evaluates_and_names_a_missing_dcr_encoder(tmp
 def test_dcr_chain_trains_the_full_tower_at_its_own_learning_rate(tmp_path):
     run = chain(tmp_path, MODES="full", STAGE1_LEGS="2", STAGE2_LEGS="2", EVAL="0", FULL_LR="3e-05")
     assert run.returncode == 0, run.stderr[-3000:]
-    saved = tmp_path / "state" / "s2-full-0" / "stage2" / "checkpoints"
+    saved = tmp_path / "out" / "s2-full-0" / "stage2" / "checkpoints"
     config = json.loads(next(saved.glob("step_*/state.json")).read_text())["config"]
+    state = tmp_path / "state" / "s2-full-0"  # a finished run's state keeps its markers, not its optimizer
+    assert (state / "finished.done").is_file() and not (state / "stage2").exists()
     assert config["lora"]["enabled"] is False and config["optim"]["lr"] == 3e-05

@@ -85,6 +85,7 @@ save_state() {  # what a fresh clone needs to continue: markers, projector, stag
   (cd "$OUT" && find . \( -name '*.done' -o -name prior.sha -o -path ./s1/stage1/log.jsonl \) -exec cp --parents {} "$keep" \;)
   if [ -d "$OUT/projector" ]; then cp -r "$OUT/projector" "$keep/"; fi
   for run in "$OUT"/s1/stage1 "$OUT"/s2-*/stage2; do
+    [ -f "$(dirname "$run")/finished.done" ] && continue  # its legs are over: the model is kept, not the optimizer
     checkpoint=$(latest "$run")
     if [ -n "$checkpoint" ]; then
       mkdir -p "$keep/${run#"$OUT"/}/checkpoints" && cp -r "$checkpoint" "$keep/${run#"$OUT"/}/checkpoints/"
@@ -173,6 +174,7 @@ sys.exit(0 if loss and prev and float(prev) - float(loss) < float(plateau) * flo
       fi
       previous=$loss
     done
+    if [ ! -f "$OUT/s2-$mode-$seed/finished.done" ]; then touch "$OUT/s2-$mode-$seed/finished.done" && save_state; fi
     final=$(newest_leg "$OUT/models/$mode-$seed")
     if [ "$mode-$seed" = "$PUBLISH" ] && [ -n "$final" ] && [ "$(cat "$OUT/published" 2> /dev/null)" != "$final" ]; then
       openeyes zoo publish "$final" world-dcr && echo "$final" > "$OUT/published"  # the demo's DCR encoder
