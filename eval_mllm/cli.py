@@ -215,16 +215,26 @@ def compare_command(
     out: Path = typer.Option(..., "--out", help="Folder for comparison.md, comparison.json and plots."),
     by_pattern: bool = typer.Option(False, "--by-pattern", help="Also per-pattern tables of MMVP-VLM, the attribute "
                                     "probe, an MLLM's world MMVP and CV-Bench's tasks (patterns.md, patterns.json)."),
+    paired_to: str = typer.Option(None, "--paired-to", help="A LABEL: every other run minus that label's run on the "
+                                  "same data, per trained model, with a 95 % interval over models (paired.md, paired.json)."),
 ) -> None:
     """Put evaluation runs side by side: markdown table (mean ± std over repeats) and bar plots."""
-    from openeyes.eval_mllm.compare import compare, markdown_table
+    from openeyes.eval_mllm.compare import collect, compare, markdown_table
 
+    if paired_to:  # before anything is written
+        from openeyes.eval_mllm.paired import require_reference
+
+        require_reference(collect(runs), paired_to)
     summary = compare(runs, out)
     typer.echo(markdown_table(summary), nl=False)
     if by_pattern:
         from openeyes.eval_mllm.pattern_table import pattern_markdown, write_pattern_tables
 
         typer.echo("\n" + pattern_markdown(write_pattern_tables(runs, out)), nl=False)
+    if paired_to:
+        from openeyes.eval_mllm.paired import paired_markdown, write_paired_tables
+
+        typer.echo("\n" + paired_markdown(write_paired_tables(runs, paired_to, out)), nl=False)
     plots = sorted(path.name for path in Path(out).glob("*.png"))
     typer.echo(f"comparison written to {out}: comparison.md, comparison.json"
                + (f", {len(plots)} plot{'s' if len(plots) != 1 else ''} ({', '.join(plots)})" if plots else ""))

@@ -43,6 +43,7 @@ def test_dcr_chain_reports_every_leg_resumes_and_refuses_another_prior(tmp_path)
     assert json.loads((results / "table" / "comparison.json").read_text())["labels"] == ["base", "dcr-lora"]
     assert json.loads((results / "table-legs" / "comparison.json").read_text())["labels"] == ["base", "lora-2", "lora-4"]
     assert "| dcr-lora (n=1) |" in (results / "table" / "patterns.md").read_text()
+    assert "| dcr-lora (n=1) |" in (results / "table" / "paired.md").read_text()  # minus the base on the same world
     assert sorted(p.name for p in (results / "drift").glob("*.json")) == ["lora-0-leg2.json", "lora-0-leg4.json"]
     drift = json.loads((results / "drift" / "lora-0-leg4.json").read_text())
     assert drift["relative_weight_change"] >= 0 and 0.9 < drift["embedding_cosine"] <= 1.0 + 1e-6 and drift["per_pattern"]
@@ -80,6 +81,7 @@ def test_plugin_chain_trains_evaluates_tabulates_and_reruns_nothing(tmp_path):
     assert table["labels"] == ["base", "saco"]
     patterns = (tmp_path / "results" / "table-2" / "patterns.md").read_text()
     assert "Orientation" in patterns and "| saco (n=1) |" in patterns
+    assert "| saco (n=1) |" in (tmp_path / "results" / "table-2" / "paired.md").read_text()
     again = subprocess.run(["bash", "zoo/build_world_plugins.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert again.returncode == 0 and "train:" not in again.stderr and "world generate" not in again.stderr
 

@@ -206,8 +206,8 @@ if [ "$EVAL" = 1 ]; then
     done
   done
   if [ ${#finals[@]} -gt "$bases" ]; then
-    openeyes eval compare "${finals[@]}" --out "$RESULTS/table" --by-pattern > /dev/null
-    openeyes eval compare "${legs[@]}" --out "$RESULTS/table-legs" --by-pattern > /dev/null
+    openeyes eval compare "${finals[@]}" --out "$RESULTS/table" --by-pattern --paired-to base > /dev/null
+    openeyes eval compare "${legs[@]}" --out "$RESULTS/table-legs" --by-pattern --paired-to base > /dev/null
   fi
 fi
 

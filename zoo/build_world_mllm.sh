@@ -60,5 +60,5 @@ for label in $ENCODERS; do
     done
   done
 done
-openeyes eval compare "${runs[@]}" --out "$RESULTS/table" --by-pattern
-cat "$RESULTS/table/comparison.md" "$RESULTS/table/patterns.md"
+openeyes eval compare "${runs[@]}" --out "$RESULTS/table" --by-pattern --paired-to base > /dev/null
+cat "$RESULTS/table/comparison.md" "$RESULTS/table/patterns.md" "$RESULTS/table/paired.md"

@@ -36,5 +36,5 @@ for objective in $OBJECTIVES; do
     for w in $WORLDS; do runs+=("$objective=$RESULTS/eval/$objective-$seed-$STEPS-w$w"); done
   done
 done
-openeyes eval compare "${runs[@]}" --out "$RESULTS/table-$STEPS" --by-pattern
-cat "$RESULTS/table-$STEPS/comparison.md" "$RESULTS/table-$STEPS/patterns.md"
+openeyes eval compare "${runs[@]}" --out "$RESULTS/table-$STEPS" --by-pattern --paired-to base > /dev/null
+cat "$RESULTS/table-$STEPS/comparison.md" "$RESULTS/table-$STEPS/patterns.md" "$RESULTS/table-$STEPS/paired.md"
