@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,9 @@ def test_plugin_chain_trains_evaluates_tabulates_and_reruns_nothing(tmp_path):
     assert "| saco (n=1) |" in (tmp_path / "results" / "table-2" / "paired.md").read_text()
     again = subprocess.run(["bash", "zoo/build_world_plugins.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert again.returncode == 0 and "train:" not in again.stderr and "world generate" not in again.stderr
+    shutil.rmtree(tmp_path / "out")  # a fresh machine: the committed results alone say the run is done
+    fresh = subprocess.run(["bash", "zoo/build_world_plugins.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert fresh.returncode == 0 and "train:" not in fresh.stderr and "| saco (n=1) |" in fresh.stdout
 
 
 def test_mllm_chain_swaps_retrains_evaluates_and_names_a_missing_dcr_encoder(tmp_path):
@@ -102,6 +106,9 @@ def test_mllm_chain_swaps_retrains_evaluates_and_names_a_missing_dcr_encoder(tmp
     assert table["labels"] == ["base"]
     again = subprocess.run(["bash", "zoo/build_world_mllm.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert again.returncode == 0 and "train:" not in again.stderr
+    shutil.rmtree(tmp_path / "out")  # a fresh machine: the committed results alone say the swap is done
+    fresh = subprocess.run(["bash", "zoo/build_world_mllm.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert fresh.returncode == 0 and "train:" not in fresh.stderr and "| base (n=1) |" in fresh.stdout
 
     missing = subprocess.run(["bash", "zoo/build_world_mllm.sh"], cwd=ROOT, env={**env, "ENCODERS": "lora"},
                              capture_output=True, text=True)

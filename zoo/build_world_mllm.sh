@@ -4,7 +4,7 @@
 # zoo/tiny-llava/build.sh's swaps), then MMVP, POPE, CV-Bench and NaturalBench on the held-out worlds 100,
 # 101, 102 (per world pattern and CV-Bench task with openeyes eval compare --by-pattern). The control is the
 # base encoder through the same flow. Projector seed s goes with the DCR encoder of training seed s.
-# Resumable: a finished swap or evaluation is skipped.
+# Resumable: a finished swap or evaluation is skipped (a swap evaluated on every world needs no model).
 #   nice -n 10 bash zoo/build_world_mllm.sh                     (after zoo/build_world_dcr.sh)
 #   ENCODERS="base lora full" SEEDS="0" bash zoo/build_world_mllm.sh
 set -euo pipefail
@@ -23,12 +23,13 @@ read -r -a EXTRA_ARGS <<< "${EXTRA:-}"  # more projector-training overrides, spa
 mkdir -p "$OUT" "$RESULTS"
 source zoo/chain.sh
 
-if [ ! -f "$TRAIN_WORLD/llava_mix_leg3.json" ]; then  # the swaps' format mix, as zoo/tiny-llava/build.sh makes it
+training_mix() {  # the swaps' format mix, as zoo/tiny-llava/build.sh makes it (made once, when a swap first trains)
+  [ -f "$TRAIN_WORLD/llava_mix_leg3.json" ] && return 0
   [ -f "$TRAIN_WORLD/world.json" ] || openeyes world generate --out "$TRAIN_WORLD" --seed 10 --n "$TRAIN_N" --size 64 \
       --only llava_pretrain,llava_instruct,mmvp,pope,cv_bench,naturalbench
   openeyes integrate world-mix --world "$TRAIN_WORLD" --out "$TRAIN_WORLD/llava_mix_leg3.json" --seed 3 \
       --count pope=12000 --count mmvp=23760 --count cv_bench=6000 --count naturalbench=6000 --conversations 1000
-fi
+}
 encoder_of() {  # the encoder of label $1 and seed $2: the base, or the DCR chain's newest leg of that mode and seed
   if [ "$1" = base ]; then echo zoo:tiny-clip; return; fi
   local newest
@@ -40,9 +41,14 @@ encoder_of() {  # the encoder of label $1 and seed $2: the base, or the DCR chai
 runs=()
 for label in $ENCODERS; do
   for seed in $SEEDS; do
+    if evaluated_on_all_worlds "$RESULTS/eval/$label-$seed"; then  # done on another machine: nothing to rebuild
+      for w in $WORLDS; do runs+=("$label=$RESULTS/eval/$label-$seed-w$w"); done
+      continue
+    fi
     encoder=$(encoder_of "$label" "$seed")
     mllm="$OUT/models/$label-$seed"
     if [ ! -f "$mllm/openeyes.json" ]; then
+      training_mix
       [ -d "$OUT/swap-$label-$seed" ] || openeyes integrate swap --mllm "$(openeyes zoo path tiny-llava)" --encoder "$encoder" \
           --out "$OUT/swap-$label-$seed"
       openeyes integrate train --stage 1 --mllm "$OUT/swap-$label-$seed" --data "$TRAIN_WORLD/llava_mix_leg3.json" --out "$mllm" \

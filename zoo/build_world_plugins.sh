@@ -4,7 +4,7 @@
 # 128 image-caption pairs (default 200: 25,600 pairs, more images than DCR stage 2 sees in 2,000 steps of 12),
 # seed s with trainer.seed=s on world seed 1+s (as zoo/build_world_dcr.sh), and is evaluated on the
 # same held-out worlds 100, 101, 102 (MMVP-VLM per pattern, attribute probe, zero-shot, retrieval,
-# clustering). Resumable: a finished run or evaluation is skipped. The table goes to $RESULTS/table.
+# clustering). Resumable: a finished run or evaluation is skipped (a run evaluated on every world needs no model). The table goes to $RESULTS/table.
 #   nice -n 10 bash zoo/build_world_plugins.sh
 #   OBJECTIVES="saco" SEEDS="0" STEPS=400 bash zoo/build_world_plugins.sh
 set -euo pipefail
@@ -29,10 +29,12 @@ for w in $WORLDS; do runs+=("base=$BASE_EVAL/base-w$w"); done
 for objective in $OBJECTIVES; do
   for seed in $SEEDS; do
     model="$OUT/models/$objective-$seed-$STEPS"
-    [ -f "$model/openeyes.json" ] || openeyes train encoder --config "zoo/tiny-$objective/train.yaml" \
-        trainer.steps="$STEPS" trainer.seed="$seed" data.world_seed=$((1 + seed)) \
-        trainer.resume=auto out="$model" trainer.out_dir="$OUT/train/$objective-$seed-$STEPS" ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}
-    evaluate_encoder_worlds "$model" "$RESULTS/eval/$objective-$seed-$STEPS" "$WORLD_ROOT"
+    if ! evaluated_on_all_worlds "$RESULTS/eval/$objective-$seed-$STEPS"; then
+      [ -f "$model/openeyes.json" ] || openeyes train encoder --config "zoo/tiny-$objective/train.yaml" \
+          trainer.steps="$STEPS" trainer.seed="$seed" data.world_seed=$((1 + seed)) \
+          trainer.resume=auto out="$model" trainer.out_dir="$OUT/train/$objective-$seed-$STEPS" ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}
+      evaluate_encoder_worlds "$model" "$RESULTS/eval/$objective-$seed-$STEPS" "$WORLD_ROOT"
+    fi
     for w in $WORLDS; do runs+=("$objective=$RESULTS/eval/$objective-$seed-$STEPS-w$w"); done
   done
 done

@@ -12,6 +12,13 @@ newest_leg() {  # newest_leg FOLDER: the highest FOLDER/leg-<steps> (nothing whe
   { ls -d "$1"/leg-* 2> /dev/null || true; } | sort -V | tail -1
 }
 
+evaluated_on_all_worlds() {  # evaluated_on_all_worlds DEST: true when DEST-w<seed>/summary.json exists for every
+  # world seed of $WORLDS; a finished run then needs neither its model nor its training again (on a fresh
+  # machine runs/ is gone, the committed results are not)
+  local w
+  for w in $WORLDS; do [ -f "$1-w$w/summary.json" ] || return 1; done
+}
+
 evaluate_encoder_worlds() {  # evaluate_encoder_worlds MODEL DEST WORLD_ROOT: `eval encoder --bench all` on every
   # world seed of $WORLDS (exports WORLD_ROOT-<seed>, $N images) into DEST-w<seed>; KEEP_FILES=1 keeps
   # the figures and per-item predictions (the base's), otherwise they are deleted to keep the repo small
