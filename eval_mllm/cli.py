@@ -219,22 +219,18 @@ def compare_command(
                                   "same data, per trained model, with a 95 % interval over models (paired.md, paired.json)."),
 ) -> None:
     """Put evaluation runs side by side: markdown table (mean ± std over repeats) and bar plots."""
-    from openeyes.eval_mllm.compare import collect, compare, markdown_table
+    from openeyes.eval_mllm.compare import compare, markdown_table
+    from openeyes.eval_mllm.paired import paired_markdown, paired_tables, write_paired_tables
 
-    if paired_to:  # before anything is written
-        from openeyes.eval_mllm.paired import require_reference
-
-        require_reference(collect(runs), paired_to)
+    paired = paired_tables(runs, paired_to) if paired_to else None  # a bad label fails before anything is written
     summary = compare(runs, out)
     typer.echo(markdown_table(summary), nl=False)
     if by_pattern:
         from openeyes.eval_mllm.pattern_table import pattern_markdown, write_pattern_tables
 
         typer.echo("\n" + pattern_markdown(write_pattern_tables(runs, out)), nl=False)
-    if paired_to:
-        from openeyes.eval_mllm.paired import paired_markdown, write_paired_tables
-
-        typer.echo("\n" + paired_markdown(write_paired_tables(runs, paired_to, out)), nl=False)
+    if paired:
+        typer.echo("\n" + paired_markdown(write_paired_tables(runs, paired_to, out, paired)), nl=False)
     plots = sorted(path.name for path in Path(out).glob("*.png"))
     typer.echo(f"comparison written to {out}: comparison.md, comparison.json"
                + (f", {len(plots)} plot{'s' if len(plots) != 1 else ''} ({', '.join(plots)})" if plots else ""))

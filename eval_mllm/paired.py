@@ -144,13 +144,19 @@ def require_reference(results: list[RunResult], reference: str) -> None:
                         f"{', '.join(dict.fromkeys(r.label for r in results))})")
 
 
-def write_paired_tables(runs: list[str], reference: str, out: str | Path) -> dict[str, Any]:
-    """Collect ``runs`` and write ``paired.md`` and ``paired.json`` under ``out``."""
+def paired_tables(runs: list[str], reference: str) -> dict[str, Any]:
+    """Collect ``runs`` and pair them to ``reference`` (a clear error first when no run has that label)."""
     results = collect(runs)
     require_reference(results, reference)
+    return {"runs": runs, **paired_summary(results, reference)}
+
+
+def write_paired_tables(runs: list[str], reference: str, out: str | Path,
+                        summary: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``paired.md`` and ``paired.json`` under ``out`` (``summary``: ``paired_tables``' result, made when None)."""
+    summary = summary or paired_tables(runs, reference)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = paired_summary(results, reference)
     (out / "paired.md").write_text(paired_markdown(summary))
-    write_json_atomic(out / "paired.json", {"runs": runs, **summary})
+    write_json_atomic(out / "paired.json", summary)
     return summary

@@ -4,7 +4,8 @@
 # 128 image-caption pairs (default 200: 25,600 pairs, more images than DCR stage 2 sees in 2,000 steps of 12),
 # seed s with trainer.seed=s on world seed 1+s (as zoo/build_world_dcr.sh), and is evaluated on the
 # same held-out worlds 100, 101, 102 (MMVP-VLM per pattern, attribute probe, zero-shot, retrieval,
-# clustering). Resumable: a finished run or evaluation is skipped (a run evaluated on every world needs no model). The table goes to $RESULTS/table.
+# clustering). Resumable: a finished run or evaluation is skipped (a run evaluated on every world needs no
+# model). The table goes to $RESULTS/table.
 #   nice -n 10 bash zoo/build_world_plugins.sh
 #   OBJECTIVES="saco" SEEDS="0" STEPS=400 bash zoo/build_world_plugins.sh
 set -euo pipefail
