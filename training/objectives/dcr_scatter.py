@@ -75,7 +75,7 @@ def world_class_images(world_seed: int, per_class: int, size: int) -> tuple[torc
 
     dataset = WorldClassification(world_seed, "test", size=size, length=len(WorldClassification.classes) * per_class)
     items = [dataset[i] for i in range(len(dataset))]
-    images = torch.stack([torch.as_tensor(item["image"].copy()).permute(2, 0, 1) for item in items]).float() / 255.0
+    images = torch.stack([torch.tensor(item["image"]).permute(2, 0, 1) for item in items]).float() / 255.0
     return images, torch.tensor([item["label"] for item in items])
 
 
